@@ -1,0 +1,67 @@
+"""The ``accel`` command. Plugins add their subcommands through the ``accel_cli`` hook."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+
+from .registry import get_registry
+
+
+@dataclass
+class Commands:
+    """What ``accel_cli`` hooks receive: argparse subparser groups for ``accel X`` and ``accel train X``."""
+
+    top: argparse._SubParsersAction
+    train: argparse._SubParsersAction
+
+
+def _cmd_plugins(args) -> int:
+    from . import modelmeta
+
+    reg = get_registry()
+    for info in reg.plugins.values():
+        print(f"{info.name}  [{info.source}]")
+        for c in info.components:
+            print(f"    {c.kind:<15} {c.name:<16} {c.summary}")
+        for f in reg.model_files(info.name):
+            try:
+                m = modelmeta.read(f)
+                desc = f"{m.dim}D {m.problem}, grid multiple {m.grid_multiple}"
+            except Exception as exc:  # listing must survive one bad file
+                desc = f"unreadable: {exc}"
+            print(f"    {'model':<15} {f.name:<16} {desc}")
+    for failure in reg.failures:
+        print(f"FAILED {failure}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="accel", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = top.add_parser("plugins", help="list plugins, their components and shipped models")
+    p.set_defaults(func=_cmd_plugins)
+    train = top.add_parser("train", help="train a model (see 'accel train -h')")
+    train_sub = train.add_subparsers(dest="trainer", metavar="NAME")
+    from .demo import add_demo_command
+
+    add_demo_command(top)
+    get_registry().commands(Commands(top, train_sub))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""aas plugin (work in progress)."""

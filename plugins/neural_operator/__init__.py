@@ -1,0 +1,1 @@
+"""neural_operator plugin (work in progress)."""

@@ -1,0 +1,1 @@
+"""wos plugin (work in progress)."""
