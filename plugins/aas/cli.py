@@ -1,0 +1,88 @@
+"""``accel train pinn``: train a PINN with a chosen sampler; logs, plots, ONNX export and the PETSc hand-back."""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+
+def _parse_options(items):
+    """KEY=VALUE pairs (values read as JSON when they parse, else kept as strings)."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--sampler-opt takes KEY=VALUE, got {item!r}")
+        try:
+            out[key.replace("-", "_")] = json.loads(value)
+        except ValueError:
+            out[key.replace("-", "_")] = value
+    return out
+
+
+def add_train_command(train):
+    from .problems import PROBLEMS
+
+    p = train.add_parser("pinn", help="train a physics-informed network with a collocation sampler (uniform, rad, "
+                                      "rar-d, aas or a third-party one)")
+    p.add_argument("--problem", default="peak2d", choices=sorted(PROBLEMS))
+    p.add_argument("--sampler", default="aas", help="sampler component name ('accel plugins' lists them)")
+    p.add_argument("--sampler-opt", action="append", metavar="KEY=VALUE", help="sampler option, repeatable "
+                   "(aas: uniform_fraction, flow_steps, flow_lr, temper, ...)")
+    p.add_argument("--points", type=int, default=2000, help="collocation budget")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--stages", type=int, default=10, help="sampling stages (the sampler is refreshed between them)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (keep 1 on shared machines)")
+    p.add_argument("--out", default=None, help="output folder (default runs/pinn-PROBLEM-SAMPLER-sSEED)")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--export", action="store_true", help="write OUT/pinn.onnx with accel metadata")
+    p.add_argument("--handback", type=int, default=0, metavar="N",
+                   help="(2D) after export, use the PINN as initial guess of a PETSc CG solve on an NxN P1 mesh")
+    p.add_argument("--pc", default="none", help="PETSc PC of the hand-back solve")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args) -> int:
+    from pathlib import Path
+
+    from .errors import TrainingDiverged
+    from .trainer import TrainConfig, Trainer
+
+    out = Path(args.out or f"runs/pinn-{args.problem}-{args.sampler}-s{args.seed}")
+    cfg = TrainConfig(problem=args.problem, sampler=args.sampler, points=args.points, steps=args.steps,
+                      stages=args.stages, lr=args.lr, width=args.width, depth=args.depth, seed=args.seed,
+                      threads=args.threads, sampler_options=_parse_options(args.sampler_opt), out_dir=str(out),
+                      progress=True)
+    try:
+        result = Trainer(cfg).run()
+    except TrainingDiverged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    m = result.metrics
+    print(f"{args.problem} / {args.sampler}: rel L2 {m['rel_l2']:.4g}, region rel L2 {m['region_rel_l2']:.4g}, "
+          f"background RMS {m['background_rms']:.3g}, {m['steps']} steps in {m['wall_s']:.1f} s, "
+          f"{m['rejected']} points rejected; logs in {out}")
+    if not args.no_plots:
+        from .plots import plot_error, plot_samples
+
+        plot_samples(result, out / "samples.png")
+        plot_error(result, out / "error.png")
+    if args.export or args.handback:
+        from .export import export_onnx
+
+        recipe = "accel train pinn " + " ".join(shlex.quote(a) for a in sys.argv[3:]) if len(sys.argv) > 3 else ""
+        path = export_onnx(result.model, out / "pinn.onnx", result.problem, recipe=recipe,
+                           settings={"sampler": args.sampler, "metrics": m})
+        print(f"exported {path}")
+        if args.handback:
+            from .handback import handback
+
+            hb = handback(path, n=args.handback, pc=args.pc)
+            print(f"PETSc CG (pc {hb.pc}, rtol {hb.rtol:g}) on {hb.dofs} P1 dofs: {hb.its_zero} iterations from zero, "
+                  f"{hb.its_guess} from the PINN guess (saved {hb.saved}); guess error vs FE solution {hb.guess_rel_err:.3g}")
+            (out / "handback.json").write_text(json.dumps(hb.__dict__ | {"saved": hb.saved}, indent=2))
+    return 0

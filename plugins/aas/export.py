@@ -1,0 +1,28 @@
+"""ONNX export of a trained PINN, with accel metadata (input: physical points (N, d) float32; output: u (N, 1))."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def export_onnx(model, path, problem, recipe: str = "", settings: dict | None = None) -> Path:
+    import torch
+
+    from accel import __version__
+    from accel.modelmeta import ModelMeta, write
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    x = torch.zeros(8, problem.dim)
+    torch.onnx.export(model, (x,), str(path), input_names=["x"], output_names=["u"], dynamo=False,
+                      dynamic_axes={"x": {0: "n"}, "u": {0: "n"}}, opset_version=17)
+    meta = ModelMeta(plugin="aas", component="pinn", dim=problem.dim, layout="points", problem=problem.name,
+                     recipe=recipe, accel_version=__version__,
+                     settings=dict(settings or {}, domain_low=problem.domain.low.tolist(),
+                                   domain_high=problem.domain.high.tolist(),
+                                   input="physical points (N, dim) float32", output="u (N, 1)"))
+    write(path, meta)
+    return path

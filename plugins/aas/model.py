@@ -1,0 +1,32 @@
+"""The PINN: an MLP inside the hard-boundary-condition ansatz u(x) = d(x) * NN(z), z = x mapped to [-1, 1]^d."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .domain import Box
+
+
+class PINN(nn.Module):
+    """tanh MLP; ``forward`` takes physical points (N, d) and returns u (N, 1), zero on the box boundary.
+
+    The ansatz sits inside the module so the exported ONNX graph is the whole solution, boundary condition included.
+    """
+
+    def __init__(self, domain: Box, width: int = 64, depth: int = 4):
+        super().__init__()
+        d = domain.dim
+        layers, last = [], d
+        for _ in range(depth):
+            layers += [nn.Linear(last, width), nn.Tanh()]
+            last = width
+        layers.append(nn.Linear(last, 1))
+        self.net = nn.Sequential(*layers)
+        self.register_buffer("center", torch.as_tensor(domain.center, dtype=torch.float32))
+        self.register_buffer("half_width", torch.as_tensor(domain.half_width, dtype=torch.float32))
+        self.width, self.depth = width, depth
+
+    def forward(self, x):
+        z = (x - self.center) / self.half_width
+        dist = (1 - z * z).prod(dim=1, keepdim=True)  # vanishes on every face of the box
+        return dist * self.net(z)

@@ -1,0 +1,158 @@
+"""AAS plugin: sampler components through the registry, and the bad-input cases (real torch/zuko, no mocks)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from accel.errors import UnknownComponentError
+from accel.plugins.aas.domain import Box
+from accel.plugins.aas.errors import DomainError, SamplerError, TrainingDiverged
+from accel.plugins.aas.flow_sampler import AASSampler
+from accel.plugins.aas.problems import get_problem
+from accel.plugins.aas.samplers import Sampler
+from accel.plugins.aas.trainer import TrainConfig, Trainer, build_sampler
+from accel.registry import get_registry, reset_registry
+
+TINY = dict(points=200, width=16, depth=2, eval_points=2500, lr=3e-3)
+
+
+def test_registry_lists_the_samplers():
+    names = {c.name for c in get_registry().components("sampler")}
+    assert {"uniform", "rad", "rar-d", "aas"} <= names
+    s = build_sampler("rad", get_problem("peak2d"), seed=3)
+    assert s.name == "rad" and s.seed == 3
+
+
+def test_unknown_sampler_lists_valid_names():
+    with pytest.raises(UnknownComponentError) as err:
+        build_sampler("nope", get_problem("peak2d"))
+    msg = str(err.value)
+    assert "'nope'" in msg
+    for name in ("uniform", "rad", "rar-d", "aas"):
+        assert name in msg
+
+
+def test_zero_volume_domain_is_refused():
+    with pytest.raises(DomainError, match="zero volume.*axes \\[1\\]"):
+        Box([0.0, 0.5], [1.0, 0.5])
+    with pytest.raises(DomainError, match="same length"):
+        Box([0.0, 0.0], [1.0])
+    assert Box([-1, -1], [1, 1]).volume == pytest.approx(4.0)
+
+
+def test_unknown_problem_lists_valid_ones():
+    with pytest.raises(DomainError, match="peak2d.*peak5d"):
+        get_problem("peak3x")
+
+
+class HalfOutside(Sampler):
+    """A third-party sampler that (wrongly) proposes every other point outside the domain."""
+
+    name = "half-outside"
+
+    def sample(self, n):
+        x = self.domain.uniform(n, self.rng)
+        x[::2, 0] += 5.0
+        return x
+
+
+def test_points_outside_the_domain_are_rejected_and_counted():
+    prob = get_problem("peak2d")
+    tr = Trainer(TrainConfig(sampler="half-outside", steps=4, stages=2, **TINY), sampler=HalfOutside(prob.domain))
+    res = tr.run()
+    assert res.rejected == 200  # 100 per stage, 2 stages
+    assert all(len(p) == 100 and prob.domain.contains(p).all() for _, p in res.samples)
+    assert res.metrics["final_points"] == 100
+
+
+def test_sampler_with_nothing_inside_is_an_error():
+    class AllOutside(Sampler):
+        def sample(self, n):
+            return self.domain.uniform(n, self.rng) + 10.0
+
+    prob = get_problem("peak2d")
+    with pytest.raises(SamplerError, match="no point inside"):
+        Trainer(TrainConfig(steps=2, stages=1, **TINY), sampler=AllOutside(prob.domain)).run()
+
+
+def test_flow_samples_outside_the_box_are_rejected_and_counted():
+    prob = get_problem("peak2d")
+    s = AASSampler(prob.domain, seed=0, box_scale=0.5, flow_steps=1)  # base N(0,1) spans 2x the box: many outside
+    s.refresh(lambda x: np.ones(len(x)), prob.domain.uniform(256, np.random.default_rng(0)))
+    x = s.sample_flow(500)
+    assert x.shape == (500, 2) and prob.domain.contains(x).all()
+    assert s.rejected > 100 and s.proposed - s.rejected >= 500
+
+
+def test_rad_concentrates_points_where_the_residual_is():
+    prob = get_problem("peak2d")
+    s = build_sampler("rad", prob, seed=0)
+    s.refresh(lambda x: np.exp(-100 * ((x - 0.5) ** 2).sum(1)), None)
+    x = s.sample(2000)
+    inside = prob.region.contains(x).mean()
+    assert inside > 0.05  # uniform: region area 0.04 of 4 -> 1 %; RAD keeps c=1 of uniform mass
+
+
+def test_rar_d_grows_to_the_budget():
+    prob = get_problem("peak2d")
+    res = Trainer(TrainConfig(sampler="rar-d", steps=8, stages=4, **TINY)).run()
+    sizes = [len(p) for _, p in res.samples]
+    assert sizes == [100, 134, 168, 200]
+
+
+class NaNFlow(AASSampler):
+    """AAS whose flow weights turn NaN at the second refresh (a real fault, injected into the real flow)."""
+
+    name = "nan-flow"
+    calls = 0
+
+    def refresh(self, residual, points):
+        NaNFlow.calls += 1
+        if NaNFlow.calls == 2:
+            import torch
+
+            with torch.no_grad():
+                for p in self.flow.parameters():
+                    p.fill_(float("nan"))
+        super().refresh(residual, points)
+
+
+def test_nan_in_flow_log_density_stops_training_and_keeps_checkpoint(tmp_path):
+    import torch
+
+    prob = get_problem("peak2d")
+    NaNFlow.calls = 0
+    cfg = TrainConfig(sampler="nan-flow", steps=9, stages=3, out_dir=str(tmp_path), **TINY)
+    tr = Trainer(cfg, sampler=NaNFlow(prob.domain, flow_steps=2))
+    with pytest.raises(TrainingDiverged, match="log-density became NaN.*last good weights \\(step 6\\)") as err:
+        tr.run()
+    assert err.value.step == 6
+    ckpt = torch.load(err.value.checkpoint)
+    assert ckpt["step"] == 6
+    for k, v in ckpt["model"].items():
+        assert torch.isfinite(v).all()
+        assert torch.equal(v, tr.model.state_dict()[k])  # the model in memory is the good one too
+
+
+def test_third_party_sampler_registers_through_the_entry_point(tmp_path, monkeypatch):
+    (tmp_path / "tp_sampler.py").write_text(
+        "from accel import hookimpl\n"
+        "from accel.components import ComponentSpec\n"
+        "from accel.plugins.aas.samplers import UniformSampler\n"
+        "class Mine(UniformSampler):\n    name = 'mine'\n"
+        "@hookimpl\n"
+        "def accel_components():\n"
+        "    return [ComponentSpec('mine', 'sampler', 'tp_sampler:Mine', 'third-party test sampler')]\n")
+    dist = tmp_path / "tp_sampler-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tp-sampler\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[accel]\ntp_sampler = tp_sampler\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reset_registry()
+    try:
+        res = Trainer(TrainConfig(sampler="mine", steps=2, stages=2, **TINY)).run()
+        assert type(res.model).__name__ == "PINN" and res.metrics["steps"] == 2
+        assert "mine" in {c.name for c in get_registry().components("sampler")}
+    finally:
+        monkeypatch.undo()
+        reset_registry()
