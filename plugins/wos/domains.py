@@ -252,43 +252,99 @@ def check_sign_convention(domain: Domain, n: int = 16) -> None:
 
 
 class StarShaped(Domain):
-    """2D star-shaped domain ``r < 1 + c1 cos(4t) + c2 cos(8t)`` (the WoS-NO family), scaled by ``scale``.
+    """2D star-shaped domain ``r < R(t) = scale (1 + c1 cos 4t + c2 cos 8t)`` (the WoS-NO family).
 
-    The curve has no closed-form distance, so its boundary is a fine polygon (``segments`` vertices on the curve)
-    whose exact distance comes from fcpw's closest-point BVH; inside/outside is the exact radial test. The chord
-    error of the polygon is about ``(2 pi / segments)^2 / 8`` times the curvature radius, far below epsilon for the
-    default 4096 segments.
+    The curve has no closed-form distance, so ``radius`` is a conservative bound in closed form (numpy only, fast):
+    with ``phi = R(theta) - r`` the radial gap, the closest boundary point lies within ``phi`` of ``x`` (the radial
+    boundary point is that far), hence at angles ``|t - theta| <= asin(phi / r)`` and radii ``>= r - phi``; on that
+    region ``|grad phi| <= L = sqrt(1 + (max|R'| / (r - phi))^2)``, so ``dist >= phi / L``. Near the boundary ``L``
+    tends to the exact ``|grad phi|`` and the bound to the true distance; deep inside the inscribed disk
+    ``r < R_min`` gives ``dist >= R_min - r``. Exits are projected radially onto the curve.
     """
 
-    def __init__(self, c1: float = 0.0, c2: float = 0.0, scale: float = 1.0, segments: int = 4096):
+    def __init__(self, c1: float = 0.0, c2: float = 0.0, scale: float = 1.0):
         if abs(c1) + abs(c2) >= 1:
             raise DomainError(f"StarShaped needs |c1| + |c2| < 1 to stay star-shaped, got c1={c1}, c2={c2}")
+        if not scale > 0:
+            raise DomainError(f"StarShaped scale must be positive, got {scale}")
         self.c1, self.c2, self.scale, self.dim = float(c1), float(c2), float(scale), 2
+        self.rmin = scale * (1 - abs(c1) - abs(c2))
         rmax = scale * (1 + abs(c1) + abs(c2))
         self.bounds = (np.array([-rmax, -rmax]), np.array([rmax, rmax]))
-        t = np.linspace(0, 2 * np.pi, segments, endpoint=False)
-        self.vertices = np.stack([self.R(t) * np.cos(t), self.R(t) * np.sin(t)], axis=1)
-        from .mesh_domain import MeshDomain
-
-        cells = np.stack([np.arange(segments), (np.arange(segments) + 1) % segments], axis=1)
-        self._mesh = MeshDomain(self.vertices, cells, check=False)
+        self._d1max = scale * (4 * abs(c1) + 8 * abs(c2))  # max |R'|
+        self._d2max = scale * (16 * abs(c1) + 64 * abs(c2))  # max |R''|
+        self._build_table()
 
     def R(self, t):
         return self.scale * (1 + self.c1 * np.cos(4 * t) + self.c2 * np.cos(8 * t))
 
-    def inside_sign(self, X):
-        t = np.arctan2(X[1], X[0])
-        r = np.hypot(X[0], X[1])
-        return np.where(r <= self.R(t), -1.0, 1.0)
+    def boundary_points(self, n: int) -> np.ndarray:
+        """``n`` points on the curve at equally spaced angles, shape (n, 2)."""
+        t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+        return np.stack([self.R(t) * np.cos(t), self.R(t) * np.sin(t)], axis=1)
 
-    def sdf(self, X):
-        return self.inside_sign(X) * self._mesh.radius(X)
+    def _bound(self, X):
+        t = X.dtype.type
+        x, y = X[0], X[1]
+        r = np.sqrt(x * x + y * y)
+        th = np.arctan2(y, x)
+        c4, s4 = np.cos(th * t(4)), np.sin(th * t(4))
+        c8, s8 = c4 * c4 * t(2) - t(1), s4 * c4 * t(2)  # double-angle: saves two transcendental calls
+        sc = t(self.scale)
+        R = sc * (t(1) + t(self.c1) * c4 + t(self.c2) * c8)
+        dR = np.abs(sc * (t(4 * self.c1) * s4 + t(8 * self.c2) * s8))
+        phi = R - r
+        aphi = np.abs(phi)
+        # the closest point y lies within aphi of x, so at angles |t - theta| <= asin(aphi / r) <= aphi / r * pi/2;
+        # the segment [x, y] has endpoints of norm >= a = min(r, R_min) and length <= aphi, so (chord argument) its
+        # points have norm >= rho = sqrt(a^2 - aphi^2 / 4)
+        win = aphi / np.maximum(r, t(1e-30)) * t(np.pi / 2)
+        a = np.minimum(r, t(self.rmin))
+        rho2 = a * a - aphi * aphi * t(0.25)
+        dRwin = np.minimum(dR + win * t(self._d2max), t(self._d1max))
+        lip = np.sqrt(t(1) + dRwin * dRwin / np.maximum(rho2, t(1e-30)))
+        b = np.where(rho2 > 0, aphi / lip, t(0))
+        b = np.maximum(b, t(self.rmin) - r)
+        # the table bound takes over in the middle of the domain, where the Lipschitz bound is loose
+        i = np.minimum((r * t(self._inv_dr)).astype(np.int32), self._nr - 1)
+        j = np.minimum(((th + t(np.pi)) * t(self._inv_dt)).astype(np.int32), self._nt - 1)
+        i *= self._nt
+        i += j
+        return np.maximum(b, self._table.take(i).astype(X.dtype, copy=False)), phi, th
+
+    def _build_table(self, nr: int = 64, nt: int = 256, samples: int = 4096):
+        """Lower bounds on the distance per polar cell: exact distance at the cell centre minus its half-diagonal
+        (the distance is 1-Lipschitz). The exact distance comes from a k-d tree on ``samples`` curve points, less
+        half the largest gap between them (so it too is a lower bound)."""
+        from scipy.spatial import cKDTree
+
+        rmax = self.scale * (1 + abs(self.c1) + abs(self.c2))
+        dr, dt = rmax / nr, 2 * np.pi / nt
+        B = self.boundary_points(samples)
+        gap = float(np.max(np.linalg.norm(B - np.roll(B, 1, axis=0), axis=1)))
+        rc = (np.arange(nr) + 0.5) * dr
+        tc = -np.pi + (np.arange(nt) + 0.5) * dt
+        Rg, Tg = np.meshgrid(rc, tc, indexing="ij")
+        C = np.stack([Rg * np.cos(Tg), Rg * np.sin(Tg)], axis=-1).reshape(-1, 2)
+        d = cKDTree(B).query(C)[0] - gap / 2
+        half_diag = np.sqrt((dr / 2) ** 2 + (((np.arange(nr) + 1) * dr) * np.sin(dt / 2)) ** 2)
+        lower = d.reshape(nr, nt) - half_diag[:, None]
+        inside = Rg < self.R(Tg)
+        self._table = np.where(inside, np.maximum(lower, 0), 0).astype(np.float32).ravel()
+        self._nr, self._nt, self._inv_dr, self._inv_dt = nr, nt, 1 / dr, 1 / dt
 
     def radius(self, X):
-        return self._mesh.radius(X)
+        b, phi, _ = self._bound(X)
+        return b
+
+    def sdf(self, X):
+        b, phi, _ = self._bound(X)
+        return np.where(phi >= 0, -b, np.abs(phi) / np.sqrt(1 + (self._d1max / self.rmin) ** 2))
 
     def closest(self, X):
-        return self._mesh.closest(X)
+        th = np.arctan2(X[1], X[0])
+        R = self.R(th)
+        return np.stack([R * np.cos(th), R * np.sin(th)]).astype(X.dtype, copy=False)
 
 
 def inradius_or_default(domain: Domain) -> float:
