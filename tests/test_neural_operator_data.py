@@ -1,0 +1,86 @@
+"""Data generation: the solvers are right, the on-disk format is reused, and broken files give clear errors."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from accel.plugins.neural_operator.data import darcy, navier_stokes, store
+
+torch.set_num_threads(1)
+
+
+def test_darcy_solution_satisfies_the_finite_volume_system():
+    rng = np.random.default_rng(0)
+    a = darcy.coefficient(rng, 32, "piecewise")
+    assert set(np.unique(a)) == {3.0, 12.0}
+    u, its = darcy.solve(a)
+    A = darcy.assemble(a)
+    assert abs(A - A.T).max() < 1e-9
+    assert np.linalg.norm(A @ u.ravel() - 1.0) / np.sqrt(u.size) < 1e-9
+    assert its <= 20 and u.min() > 0  # maximum principle for f = 1 > 0
+
+
+def test_darcy_converges_to_the_constant_coefficient_solution():
+    # a = 1: -Lap u = 1 on the unit square; the centre value of the exact solution is 0.07367
+    errs = []
+    for n in (16, 32):
+        u, _ = darcy.solve(np.ones((n, n)))
+        centre = u[n // 2 - 1: n // 2 + 1, n // 2 - 1: n // 2 + 1].mean()
+        errs.append(abs(centre - 0.0736713532))
+    assert errs[1] < errs[0] / 3 and errs[1] < 1e-3
+
+
+def test_navier_stokes_single_mode_decays_at_the_viscous_rate():
+    # w = cos(2 pi (x + 2y)) has zero advection (u is parallel to the level lines): w(t) = w0 exp(-nu 4 pi^2 |k|^2 t)
+    n, nu, T = 32, 1e-2, 1.0
+    t = torch.arange(n, dtype=torch.float64) / n
+    y, x = torch.meshgrid(t, t, indexing="ij")
+    w0 = torch.cos(2 * math.pi * (x + 2 * y))[None]
+    w = navier_stokes.simulate(w0, nu, T, record_dt=0.5, dt=1e-2, forcing="none")
+    for r, time in enumerate((0.5, 1.0)):
+        expect = w0[0] * math.exp(-nu * 4 * math.pi**2 * 5 * time)
+        assert (w[0, r].double() - expect).abs().max() < 5e-5  # Crank-Nicolson, second order in dt
+
+
+def test_navier_stokes_time_step_converged():
+    gen = torch.Generator().manual_seed(0)
+    w0 = navier_stokes.initial_vorticity(gen, 2, 32)
+    a = navier_stokes.simulate(w0, 1e-3, 2.0, dt=1e-2)
+    b = navier_stokes.simulate(w0, 1e-3, 2.0, dt=5e-3)
+    assert ((a - b).norm() / b.norm()).item() < 1e-5
+    assert a.shape == (2, 2, 32, 32)
+
+
+def test_store_reuses_and_detects_corrupt_or_missing_files(tmp_path):
+    out = tmp_path / "set.npz"
+    params = {"n": 2, "grid": 8}
+    assert not store.reusable(out, "darcy", params)
+    with pytest.raises(store.DataError, match="does not exist; generate it with"):
+        store.load(out, "darcy")
+    store.save(out, "darcy", params, {"a": np.ones((2, 8, 8)), "u": np.zeros((2, 8, 8))})
+    assert store.reusable(out, "darcy", params)
+    assert not store.reusable(out, "darcy", {"n": 3, "grid": 8})
+    arrays, info = store.load(out, "darcy")
+    assert arrays["a"].shape == (2, 8, 8) and info["params"] == params
+    with pytest.raises(store.DataError, match="holds 'darcy' data, not 'navier_stokes'"):
+        store.load(out, "navier_stokes")
+    data = out.read_bytes()
+    out.write_bytes(data[: len(data) // 2])  # an interrupted copy
+    assert not store.reusable(out, "darcy", params)
+    with pytest.raises(store.DataError, match=r"corrupt.*accel data darcy --n 2 --grid 8 --out"):
+        store.load(out, "darcy")
+
+
+def test_accel_data_command_generates_then_reuses(tmp_path, capsys):
+    from accel.cli import main
+
+    out = tmp_path / "d.npz"
+    assert main(["data", "darcy", "--n", "3", "--grid", "16", "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert main(["data", "darcy", "--n", "3", "--grid", "16", "--out", str(out)]) == 0
+    assert "reusing" in capsys.readouterr().out
+    arrays, info = store.load(out, "darcy")
+    assert arrays["u"].shape == (3, 16, 16) and info["command"].startswith("accel data darcy --n 3")
