@@ -1,0 +1,131 @@
+"""``accel wos`` (point estimates from the command line) and ``accel train wos-no`` (argument parsing only)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_commands(commands) -> None:
+    p = commands.top.add_parser("wos", help="Walk-on-Spheres estimates of a Laplace/Poisson solution at points",
+                                description="Estimate u at points with Walk-on-Spheres for a named problem. Under "
+                                "mpirun the walks are split over the ranks (same seed, same answer).")
+    p.add_argument("--problem", default="disk-harmonic", help="named problem (see --list); default disk-harmonic")
+    p.add_argument("--list", action="store_true", help="list the named problems and exit")
+    p.add_argument("--points", help="inline points 'x,y;x,y' (or x,y,z for 3D problems)")
+    p.add_argument("--points-file", help=".npy file with an (n, dim) array of points")
+    p.add_argument("--walks", type=int, default=1000, help="walks per point (default 1000)")
+    p.add_argument("--epsilon", type=float, default=1e-3, help="stopping shell width (default 1e-3)")
+    p.add_argument("--max-steps", type=int, default=1000, help="jumps allowed per walk (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--on-overrun", choices=("warn", "raise"), default="warn",
+                   help="what to do when walks hit --max-steps (they are always counted)")
+    p.add_argument("--out", help="write value, stderr, overruns to this .npz file")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run_wos)
+
+    t = commands.train.add_parser("wos-no", help="train an operator on Walk-on-Spheres targets vs physics-informed",
+                                  description="WoS-NO recipe on the 2D star-shaped Poisson family: the same network "
+                                  "regressed on WoS estimates (averaged across epochs) and trained physics-informed, "
+                                  "for the same steps and the same wall time; relative L2 against DOLFINx references "
+                                  "on held-out instances.")
+    t.add_argument("--instances", type=int, default=64, help="training instances (default 64)")
+    t.add_argument("--test-instances", type=int, default=8, help="held-out instances (default 8)")
+    t.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
+    t.add_argument("--batch", type=int, default=8, help="instances per step (default 8)")
+    t.add_argument("--interior", type=int, default=256, help="interior points per instance (default 256)")
+    t.add_argument("--boundary", type=int, default=128, help="boundary points per instance (default 128)")
+    t.add_argument("--walks", type=int, default=10, help="walks per point per epoch (default 10)")
+    t.add_argument("--epsilon", type=float, default=1e-3)
+    t.add_argument("--max-steps", type=int, default=25, help="WoS step limit (default 25, as in WoS-NO)")
+    t.add_argument("--width", type=int, default=64, help="hidden width (default 64)")
+    t.add_argument("--depth", type=int, default=4, help="hidden layers (default 4)")
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--boundary-weight", type=float, default=10.0, help="PINN boundary loss weight (default 10)")
+    t.add_argument("--methods", default="wos,pinn,pinn-time",
+                   help="comma list of wos, pinn (same steps), pinn-time (same wall time as wos)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    t.add_argument("--out", help="write the results table as JSON here")
+    t.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    t.set_defaults(func=run_train)
+
+
+def _parse_points(args, dim):
+    import numpy as np
+
+    if args.points_file:
+        P = np.load(args.points_file)
+    elif args.points:
+        try:
+            P = np.array([[float(v) for v in row.split(",")] for row in args.points.split(";") if row.strip()])
+        except ValueError:
+            raise SystemExit(f"accel wos: cannot read --points {args.points!r}: write 'x,y;x,y' (numbers only)")
+    else:
+        P = np.zeros((1, dim))
+    return P
+
+
+def run_wos(args) -> int:
+    import numpy as np
+
+    from accel.errors import AccelError
+
+    from .estimator import WalkOnSpheres, WoSSettings
+    from .problems import _named, get_problem
+
+    if args.list:
+        for name, make in _named().items():
+            p = make()
+            print(f"{name:<20} {p.domain.dim}D  {p.summary}")
+        return 0
+    comm = None
+    try:
+        from mpi4py import MPI
+
+        if MPI.COMM_WORLD.size > 1:
+            comm = MPI.COMM_WORLD
+    except ImportError:
+        pass
+    rank = comm.rank if comm is not None else 0
+    try:
+        prob = get_problem(args.problem)
+        P = _parse_points(args, prob.domain.dim)
+        settings = WoSSettings(epsilon=args.epsilon, walks=args.walks, max_steps=args.max_steps, seed=args.seed,
+                               dtype=args.dtype, on_overrun=args.on_overrun)
+        res = WalkOnSpheres(prob.domain, prob.boundary, prob.source, settings, comm=comm).solve(P)
+    except (AccelError, ValueError, KeyError) as exc:
+        if rank == 0:
+            print(f"accel wos: error: {exc}", file=sys.stderr)
+        return 2
+    if rank != 0:
+        return 0
+    exact = prob.exact(P) if prob.exact is not None else None
+    if args.out:
+        np.savez(args.out, points=P, value=res.value, stderr=res.stderr, overruns=res.overruns)
+    if args.json:
+        out = {"problem": prob.name, "points": P.tolist(), "value": res.value.tolist(),
+               "stderr": res.stderr.tolist(), "overruns": res.overruns.tolist(), "steps": res.steps,
+               "seconds": res.seconds, "ranks": comm.size if comm else 1}
+        if exact is not None:
+            out["exact"] = exact.tolist()
+        print(json.dumps(out))
+        return 0
+    head = f"{'point':<28} {'estimate':>12} {'stderr':>10} {'overruns':>8}" + (f" {'exact':>12}" if exact is not None
+                                                                                else "")
+    print(head)
+    for i in range(len(P)):
+        row = f"{str(np.round(P[i], 4).tolist()):<28} {res.value[i]:>12.6f} {res.stderr[i]:>10.2e} {res.overruns[i]:>8d}"
+        if exact is not None:
+            row += f" {exact[i]:>12.6f}"
+        print(row)
+    print(f"# {res.walks} walks/point, {res.steps} steps in {res.seconds:.3f} s "
+          f"({res.steps / max(res.seconds, 1e-12) / 1e6:.2f} M steps/s, rank 0), ranks={comm.size if comm else 1}")
+    return 0
+
+
+def run_train(args) -> int:
+    from .wosno.train import run_from_args
+
+    return run_from_args(args)
