@@ -17,8 +17,6 @@ supported.
 from __future__ import annotations
 
 import logging
-from typing import Callable
-
 import numpy as np
 
 from accel.errors import GridError
@@ -102,9 +100,7 @@ class BoxGridTransfer(GridTransfer):
         self._scatter = PETSc.Scatter().create(self._vec_layout, is_from, self._grid, is_to)
         is_from.destroy()
         is_to.destroy()
-        self._operator: Callable | None = None
-        self._diag_key = None
-        self._inv_diag_b = None
+        self._inv_diag_b = None  # None: identity rows (DOLFINx's Dirichlet rows), y_b = r_b
         self.n_interior = int(self.comm.allreduce(len(rows)))
 
     # -- set-up helpers -------------------------------------------------------------------------------------------
@@ -162,24 +158,12 @@ class BoxGridTransfer(GridTransfer):
                          "spaces on meshes from create_rectangle / create_box / create_unit_square / create_unit_cube. "
                          "For other meshes pass your own GridTransfer as transfer=, or use a classical PC")
 
-    def bind_operator(self, get_matrix: Callable) -> None:
-        """Use the diagonal of ``get_matrix()`` (re-read whenever the matrix changes) for the boundary rows."""
-        self._operator = get_matrix
-        self._diag_key = None
-
-    def _boundary_inverse_diagonal(self):
-        if self._operator is None:
-            return None  # DOLFINx Dirichlet rows are identity rows: y_b = r_b
-        A = self._operator()
-        key = (A.handle, A.stateGet())
-        if key != self._diag_key:
-            d = A.getDiagonal()
-            db = d.array_r[self._boundary]
-            d.destroy()
-            with np.errstate(divide="ignore"):
-                self._inv_diag_b = np.where(db != 0, 1.0 / db, 1.0)
-            self._diag_key = key
-        return self._inv_diag_b
+    def set_operator(self, A) -> None:
+        """Take the boundary rows' diagonal from operator ``A`` (call again whenever its values change)."""
+        d = A.getDiagonal()
+        db = d.array_r[self._boundary].copy()
+        d.destroy()
+        self._inv_diag_b = np.where(db != 0, 1.0 / np.where(db != 0, db, 1.0), 1.0)
 
     # -- GridTransfer ---------------------------------------------------------------------------------------------
     def to_grid(self, x, out):
@@ -195,11 +179,9 @@ class BoxGridTransfer(GridTransfer):
         if self.comm.rank == 0:
             self._grid_back.array_w[:] = np.asarray(g).reshape(-1)
         self._scatter.scatter(self._grid_back, y, PETSc.InsertMode.INSERT_VALUES, PETSc.ScatterMode.REVERSE)
-        if len(self._boundary) or self._operator is not None:
-            inv = self._boundary_inverse_diagonal()
+        if len(self._boundary):
             yb = x.array_r[self._boundary]
-            arr = y.array_w if hasattr(y, "array_w") else y.array
-            arr[self._boundary] = yb if inv is None else yb * inv
+            y.array_w[self._boundary] = yb if self._inv_diag_b is None else yb * self._inv_diag_b
 
     def destroy(self):
         for name in ("_scatter", "_grid", "_grid_back", "_vec_layout"):

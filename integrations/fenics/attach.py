@@ -1,0 +1,213 @@
+"""``accel.accelerate(target)``: put the neural preconditioner into an existing DOLFINx solve with one line.
+
+    problem = LinearProblem(a, L, bcs)          # or a KSP, a NewtonSolver, a SNES / 0.10 NonlinearProblem
+    accel.accelerate(problem)                   # the one added line
+    uh = problem.solve()
+
+What it does, and what it leaves alone:
+* builds the DOF-to-grid map (BoxGridTransfer) from the function space, once;
+* sets the KSP's PC to the NeuralPC with that map and the given options (``model``, ``providers``, ``threads``,
+  ``fallback``, ``problem``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``), without touching the options database
+  or the user's petsc_options dict;
+* changes the KSP type only where the user left the default (PETSc's gmres; preonly+LU in DOLFINx's NewtonSolver): then to DCDM's FCG (mmax 2, standard
+  truncation, unpreconditioned norm), and logs it. A KSP type the user chose that is not flexible (cg, gmres, ...)
+  is an error unless ``ksp_type=`` asks accelerate to choose;
+* returns the target so calls chain.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import fields
+
+from accel.errors import AccelError, ModelError, SolverConfigError
+
+from . import compat
+from .transfer import BoxGridTransfer
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_KSP = ("gmres", "preonly")
+
+
+def _neural_pc_class():
+    from accel.integrations.petsc.pc import NeuralPC
+
+    class FenicsNeuralPC(NeuralPC):
+        """NeuralPC whose transfer learns the operator's diagonal (for boundary rows) at every set-up."""
+
+        def setUp(self, pc):
+            if hasattr(self.transfer, "set_operator"):
+                self.transfer.set_operator(pc.getOperators()[1])
+            super().setUp(pc)
+
+    return FenicsNeuralPC
+
+
+def _resolve(target, space):
+    """(ksp, space, what) for every target kind accelerate takes."""
+    from petsc4py import PETSc
+
+    kind = type(target).__name__
+    if isinstance(target, PETSc.KSP):
+        return target, space, "KSP"
+    if isinstance(target, PETSc.SNES):
+        return target.getKSP(), space, "SNES"
+    if hasattr(target, "krylov_solver"):  # dolfinx.nls.petsc.NewtonSolver (0.5 .. 0.9)
+        return target.krylov_solver, space, kind
+    solver = getattr(target, "solver", None)
+    if isinstance(solver, PETSc.KSP):  # LinearProblem (every version)
+        return solver, space if space is not None else compat.problem_space(target), kind
+    if isinstance(solver, PETSc.SNES):  # 0.10 SNES-based NonlinearProblem
+        u = getattr(target, "u", None)
+        if space is None and u is not None and hasattr(u, "function_space"):
+            space = u.function_space
+        return solver.getKSP(), space, kind
+    raise AccelError(f"accelerate() takes a LinearProblem, a KSP, a NewtonSolver, a SNES or a 0.10 NonlinearProblem; "
+                     f"got {kind}")
+
+
+def _as_space(space):
+    if space is None:
+        return None
+    if hasattr(space, "function_space") and not hasattr(space, "dofmap"):  # a Function
+        return space.function_space
+    return space
+
+
+def _check_model(plugin: str, model: str | None, dim: int) -> None:
+    """Fail before any solve when the model cannot serve this problem's dimension."""
+    from accel import modelmeta
+    from accel.registry import get_registry
+
+    if model:
+        meta = modelmeta.read(model)
+        meta.check_plugin(plugin, str(model))
+        if meta.dim != dim:
+            raise ModelError(f"{model} was trained for {meta.dim}D problems ({meta.problem}) but this DOLFINx problem "
+                             f"is {dim}D; pass a {dim}D model (model=...) or omit model to use the shipped one")
+        return
+    try:
+        files = list(get_registry().model_files(plugin))
+    except Exception:  # plugins without shipped models: the PC reports at set-up
+        return
+    metas = []
+    for f in files:
+        try:
+            metas.append(modelmeta.read(f))
+        except ModelError:
+            continue
+    if metas and not any(m.dim == dim for m in metas):
+        have = ", ".join(f"{m.dim}D {m.problem}" for m in metas)
+        raise ModelError(f"plugin {plugin!r} ships no model for a {dim}D problem (shipped: {have}); train one with "
+                         f"'accel train {plugin}' and pass model=PATH")
+
+
+def _choose_ksp(ksp, ksp_type: str | None) -> str:
+    """Apply the KSP-type policy; returns a sentence for the log."""
+    from petsc4py import PETSc
+
+    from accel.integrations.petsc.options import FLEXIBLE_KSP
+
+    current = ksp.getType() or "gmres"
+    prefix = ksp.getOptionsPrefix() or ""
+    # Defaults nobody chose: PETSc's gmres (unless named in the options), and the preonly (+LU) that DOLFINx's
+    # NewtonSolver writes into the options database itself (preonly runs no Krylov method at all, so a PC swap
+    # needs one in any case).
+    chosen_by_user = current not in _DEFAULT_KSP or (current == "gmres" and PETSc.Options(prefix).hasName("ksp_type"))
+    if ksp_type == "auto":
+        if current in FLEXIBLE_KSP:
+            return f"KSP type {current} kept (flexible)"
+        if chosen_by_user:
+            raise SolverConfigError(
+                f"the KSP type is {current!r}, which the neural preconditioner cannot use (a network is a nonlinear "
+                f"preconditioner; non-flexible methods stall). Set a flexible type yourself ({', '.join(FLEXIBLE_KSP)}) "
+                f"or let accelerate choose: accelerate(..., ksp_type='fcg')")
+        ksp_type = "fcg"
+    elif ksp_type is None:
+        if current not in FLEXIBLE_KSP:
+            raise SolverConfigError(f"ksp_type=None keeps the KSP type, but {current!r} is not flexible; use one of "
+                                    f"{', '.join(FLEXIBLE_KSP)}")
+        return f"KSP type {current} kept"
+    if ksp_type not in FLEXIBLE_KSP:
+        raise SolverConfigError(f"ksp_type={ksp_type!r} is not a flexible Krylov method; use one of "
+                                f"{', '.join(FLEXIBLE_KSP)}")
+    _set_ksp_type(ksp, ksp_type)
+    return (f"KSP type changed from {current} to {ksp_type}"
+            + (" (mmax 2, standard truncation)" if ksp_type == "fcg" else "") + ", unpreconditioned norm")
+
+
+def _set_ksp_type(ksp, ksp_type: str) -> None:
+    """Set the type (and FCG's DCDM settings, which petsc4py 3.18 has no setters for) through the options database,
+    under a private prefix: KSPSetFromOptions under the user's own prefix would re-read all of their options."""
+    from petsc4py import PETSc
+
+    opts = PETSc.Options()
+    tmp = f"accel_{id(ksp)}_"
+    names = {"ksp_type": ksp_type, "ksp_norm_type": "unpreconditioned"}
+    if ksp_type == "fcg":
+        names.update(ksp_fcg_mmax="2", ksp_fcg_truncation_type="standard")
+    old = ksp.getOptionsPrefix()
+    try:
+        for k, v in names.items():
+            opts[tmp + k] = v
+        ksp.setOptionsPrefix(tmp)
+        ksp.setFromOptions()
+    finally:
+        ksp.setOptionsPrefix(old)
+        for k in names:
+            opts.delValue(tmp + k)
+
+
+def _pc_options(plugin, options):
+    from accel.integrations.petsc.pc import NeuralPCOptions
+
+    valid = {f.name for f in fields(NeuralPCOptions)} - {"plugin", "grid", "check_ksp"}
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise AccelError(f"accelerate() got unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+    values = {k: v for k, v in options.items() if v is not None}
+    if "threads" in values:
+        values["threads"] = int(values["threads"])
+    # the KSP type was checked here (the user's options database may still name the type they replaced)
+    return NeuralPCOptions(plugin=plugin, check_ksp=False, **values)
+
+
+def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_type: str | None = "auto", **options):
+    """Make ``target``'s linear solves use the neural preconditioner; returns ``target``.
+
+    target: ``LinearProblem``, ``petsc4py.PETSc.KSP``, ``dolfinx.nls.petsc.NewtonSolver``, ``PETSc.SNES`` or a 0.10
+    ``NonlinearProblem``. ``space``: the (scalar P1/Q1) function space of the unknown, needed for a KSP, a Newton
+    solver or a SNES (a LinearProblem knows its own); a Function is accepted too. ``transfer``: your own GridTransfer
+    instead (meshes that are not boxes). ``ksp_type``: "auto" (switch PETSc's default to FCG, refuse a non-flexible
+    type you chose), a flexible type to set, or None (never change it). Other keywords are NeuralPC options:
+    ``model``, ``problem``, ``providers``, ``threads``, ``fallback``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``.
+    Call it after your own ``setFromOptions`` calls; it does not write to the PETSc options database.
+    """
+    ksp, space, what = _resolve(target, _as_space(space))
+    compat.check_options_prefix(ksp.getOptionsPrefix())
+    pc_opts = _pc_options(plugin, options)
+    if transfer is None:
+        if space is None:
+            raise AccelError(f"accelerate() needs the function space for a {what}: pass space=V (the space of the "
+                             "unknown), or transfer= a GridTransfer")
+        transfer = BoxGridTransfer(space)
+    dim = len(transfer.shape)
+    _check_model(plugin, pc_opts.model or None, dim)
+    how = _choose_ksp(ksp, ksp_type)
+    ctx = _neural_pc_class()()
+    ctx.transfer = transfer
+    ctx.opts = pc_opts
+    pc = ksp.getPC()
+    pc.setType("python")
+    pc.setPythonContext(ctx)
+    if ksp.getComm().getRank() == 0:
+        log.info("accel: %s accelerated with the %s neural preconditioner on a %s grid (%s); %s", what, plugin,
+                 "x".join(map(str, transfer.shape)), getattr(transfer, "cell_type", type(transfer).__name__), how)
+    return target
+
+
+def neural_pc(target):
+    """The NeuralPC context inside an accelerated target (for its ``stats()``), or None."""
+    ksp, _, _ = _resolve(target, None)
+    pc = ksp.getPC()
+    return pc.getPythonContext() if pc.getType() == "python" else None
