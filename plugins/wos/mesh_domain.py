@@ -58,9 +58,9 @@ class MeshDomain(Domain):
         return np.array([i.p for i in L], dtype=np.float64).T.astype(X.dtype, copy=False)
 
     def contains(self, X, tol: float = 0.0):
-        res = np.zeros(X.shape[1], dtype=np.int32)
-        self.scene.contains(np.asfortranarray(X.T, dtype=np.float32), res)
-        inside = res.astype(bool)
+        # one call per point: fcpw 1.2's batched numpy overload of contains() leaves its result array at zero
+        Q = np.ascontiguousarray(X.T, dtype=np.float32)
+        inside = np.fromiter((self.scene.contains(q) for q in Q), dtype=bool, count=Q.shape[0])
         if tol > 0:
             inside |= self.radius(X) <= tol
         return inside
@@ -87,7 +87,8 @@ def boundary_of_dolfinx_mesh(mesh) -> MeshDomain:
         raise DomainError(f"need a 2D or 3D DOLFINx mesh, got topological dimension {tdim}")
     mesh.topology.create_connectivity(tdim - 1, tdim)
     facets = dmesh.exterior_facet_indices(mesh.topology)
-    geo = cmesh.entities_to_geometry(mesh, tdim - 1, facets, False)
+    cpp_mesh = getattr(mesh, "_cpp_object", None) or getattr(mesh, "_mesh", mesh)  # the wrapper differs by version
+    geo = cmesh.entities_to_geometry(cpp_mesh, tdim - 1, facets, False)
     if geo.shape[1] != tdim:
         raise DomainError("only affine (P1 geometry) boundary facets are supported: interpolate the mesh to P1 first")
     x = mesh.geometry.x[:, :tdim]
