@@ -124,6 +124,40 @@ def test_heat_equation_builds_the_session_once(models, caplog):
     assert all(i > 0 for i in acc["iterations"])
 
 
+def test_petsc_options_alone_on_a_box_mesh(models):
+    ref_problem, _ = poisson_problem(petsc_options={"ksp_type": "cg", "pc_type": "icc", "ksp_rtol": 1e-12})
+    ref = ref_problem.solve().x.array.copy()
+    options = {"ksp_type": "fcg", "ksp_fcg_mmax": 2, "ksp_fcg_truncation_type": "standard",
+               "ksp_norm_type": "unpreconditioned", "ksp_rtol": 1e-10, "pc_type": "python",
+               "pc_python_type": "accel.integrations.fenics.pc.FenicsNeuralPC", "accel_model": models[2]}
+    problem, V = poisson_problem(petsc_options=options)
+    uh = problem.solve()
+    ctx = problem.solver.getPC().getPythonContext()
+    assert problem.solver.getConvergedReason() > 0 and ctx.applies > 0
+    assert ctx.transfer.shape == (15, 15)
+    assert np.abs(uh.x.array - ref).max() < 1e-7 * np.abs(ref).max()
+    problem.solver.destroy()
+    ref_problem.solver.destroy()
+
+
+def test_petsc_options_alone_without_a_dolfinx_problem_is_refused(models):
+    A = PETSc.Mat().createAIJ((16, 16), nnz=1)
+    A.setDiagonal(A.createVecLeft() * 0 + 2.0)
+    A.assemble()
+    ksp = _ksp()
+    ksp.setOperators(A)
+    ksp.setType("fcg")
+    pc = ksp.getPC()
+    pc.setType("python")
+    pc.setPythonType("accel.integrations.fenics.pc.FenicsNeuralPC")
+    b, x = A.createVecs()
+    b.set(1.0)
+    with pytest.raises(GridError, match="no DOLFINx LinearProblem owning this operator.*accelerate"):
+        ksp.solve(b, x)
+    ksp.destroy()
+    A.destroy()
+
+
 # -- bad input -------------------------------------------------------------------------------------------------------
 def _ksp():
     ksp = PETSc.KSP().create(MPI.COMM_WORLD)

@@ -30,15 +30,7 @@ _DEFAULT_KSP = ("gmres", "preonly")
 
 
 def _neural_pc_class():
-    from accel.integrations.petsc.pc import NeuralPC
-
-    class FenicsNeuralPC(NeuralPC):
-        """NeuralPC whose transfer learns the operator's diagonal (for boundary rows) at every set-up."""
-
-        def setUp(self, pc):
-            if hasattr(self.transfer, "set_operator"):
-                self.transfer.set_operator(pc.getOperators()[1])
-            super().setUp(pc)
+    from .pc import FenicsNeuralPC
 
     return FenicsNeuralPC
 
