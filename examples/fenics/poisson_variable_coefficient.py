@@ -57,4 +57,3 @@ norm = np.sqrt(comm.allreduce(fem.assemble_scalar(fem.form(uh * uh * ufl.dx)), o
 if comm.rank == 0:
     print(f"solver {ksp.getType()}+{ksp.getPC().getType()} iterations {ksp.getIterationNumber()} "
           f"time {elapsed:.3f} s  |u|_L2 {norm:.10f}")
-ksp.destroy()  # a KSP with a Python PC must go before the interpreter does
