@@ -262,7 +262,7 @@ class StarShaped(Domain):
     ``r < R_min`` gives ``dist >= R_min - r``. Exits are projected radially onto the curve.
     """
 
-    def __init__(self, c1: float = 0.0, c2: float = 0.0, scale: float = 1.0):
+    def __init__(self, c1: float = 0.0, c2: float = 0.0, scale: float = 1.0, table_rmax: float | None = None):
         if abs(c1) + abs(c2) >= 1:
             raise DomainError(f"StarShaped needs |c1| + |c2| < 1 to stay star-shaped, got c1={c1}, c2={c2}")
         if not scale > 0:
@@ -273,7 +273,7 @@ class StarShaped(Domain):
         self.bounds = (np.array([-rmax, -rmax]), np.array([rmax, rmax]))
         self._d1max = scale * (4 * abs(c1) + 8 * abs(c2))  # max |R'|
         self._d2max = scale * (16 * abs(c1) + 64 * abs(c2))  # max |R''|
-        self._build_table()
+        self._build_table(rmax=table_rmax)
 
     def R(self, t):
         return self.scale * (1 + self.c1 * np.cos(4 * t) + self.c2 * np.cos(8 * t))
@@ -284,41 +284,16 @@ class StarShaped(Domain):
         return np.stack([self.R(t) * np.cos(t), self.R(t) * np.sin(t)], axis=1)
 
     def _bound(self, X):
-        t = X.dtype.type
-        x, y = X[0], X[1]
-        r = np.sqrt(x * x + y * y)
-        th = np.arctan2(y, x)
-        c4, s4 = np.cos(th * t(4)), np.sin(th * t(4))
-        c8, s8 = c4 * c4 * t(2) - t(1), s4 * c4 * t(2)  # double-angle: saves two transcendental calls
-        sc = t(self.scale)
-        R = sc * (t(1) + t(self.c1) * c4 + t(self.c2) * c8)
-        dR = np.abs(sc * (t(4 * self.c1) * s4 + t(8 * self.c2) * s8))
-        phi = R - r
-        aphi = np.abs(phi)
-        # the closest point y lies within aphi of x, so at angles |t - theta| <= asin(aphi / r) <= aphi / r * pi/2;
-        # the segment [x, y] has endpoints of norm >= a = min(r, R_min) and length <= aphi, so (chord argument) its
-        # points have norm >= rho = sqrt(a^2 - aphi^2 / 4)
-        win = aphi / np.maximum(r, t(1e-30)) * t(np.pi / 2)
-        a = np.minimum(r, t(self.rmin))
-        rho2 = a * a - aphi * aphi * t(0.25)
-        dRwin = np.minimum(dR + win * t(self._d2max), t(self._d1max))
-        lip = np.sqrt(t(1) + dRwin * dRwin / np.maximum(rho2, t(1e-30)))
-        b = np.where(rho2 > 0, aphi / lip, t(0))
-        b = np.maximum(b, t(self.rmin) - r)
-        # the table bound takes over in the middle of the domain, where the Lipschitz bound is loose
-        i = np.minimum((r * t(self._inv_dr)).astype(np.int32), self._nr - 1)
-        j = np.minimum(((th + t(np.pi)) * t(self._inv_dt)).astype(np.int32), self._nt - 1)
-        i *= self._nt
-        i += j
-        return np.maximum(b, self._table.take(i).astype(X.dtype, copy=False)), phi, th
+        return star_distance_bound(X, self.c1, self.c2, self.scale, self.rmin, self._d1max, self._d2max,
+                                   self._table, 0, self._inv_dr, self._inv_dt, self._nr, self._nt)
 
-    def _build_table(self, nr: int = 64, nt: int = 256, samples: int = 4096):
+    def _build_table(self, nr: int = 64, nt: int = 256, samples: int = 4096, rmax: float | None = None):
         """Lower bounds on the distance per polar cell: exact distance at the cell centre minus its half-diagonal
         (the distance is 1-Lipschitz). The exact distance comes from a k-d tree on ``samples`` curve points, less
         half the largest gap between them (so it too is a lower bound)."""
         from scipy.spatial import cKDTree
 
-        rmax = self.scale * (1 + abs(self.c1) + abs(self.c2))
+        rmax = rmax or self.scale * (1 + abs(self.c1) + abs(self.c2))
         dr, dt = rmax / nr, 2 * np.pi / nt
         B = self.boundary_points(samples)
         gap = float(np.max(np.linalg.norm(B - np.roll(B, 1, axis=0), axis=1)))
@@ -345,6 +320,41 @@ class StarShaped(Domain):
         th = np.arctan2(X[1], X[0])
         R = self.R(th)
         return np.stack([R * np.cos(th), R * np.sin(th)]).astype(X.dtype, copy=False)
+
+
+def star_distance_bound(X, c1, c2, scale, rmin, d1max, d2max, table, offset, inv_dr, inv_dt, nr, nt):
+    """Conservative distance to the curve r = R(t) (see StarShaped), for one shape (scalars) or one shape per
+    point (arrays aligned with the columns of X, ``offset`` then selects each point's table).
+    Returns (bound, radial gap phi, polar angle)."""
+    t = X.dtype.type
+    x, y = X[0], X[1]
+    r = np.sqrt(x * x + y * y)
+    th = np.arctan2(y, x)
+    c4, s4 = np.cos(th * t(4)), np.sin(th * t(4))
+    c8, s8 = c4 * c4 * t(2) - t(1), s4 * c4 * t(2)  # double-angle: saves two transcendental calls
+    sc = t(scale)
+    R = sc * (t(1) + c1 * c4 + c2 * c8)
+    dR = np.abs(sc * (t(4) * c1 * s4 + t(8) * c2 * s8))
+    phi = R - r
+    aphi = np.abs(phi)
+    # the closest point y lies within aphi of x, so at angles |t - theta| <= asin(aphi / r) <= aphi / r * pi/2;
+    # the segment [x, y] has endpoints of norm >= a = min(r, R_min) and length <= aphi, so (chord argument) its
+    # points have norm >= rho = sqrt(a^2 - aphi^2 / 4); there |grad phi|^2 <= 1 + (max |R'| / rho)^2
+    win = aphi / np.maximum(r, t(1e-30)) * t(np.pi / 2)
+    a = np.minimum(r, rmin)
+    rho2 = a * a - aphi * aphi * t(0.25)
+    dRwin = np.minimum(dR + win * d2max, d1max)
+    lip = np.sqrt(t(1) + dRwin * dRwin / np.maximum(rho2, t(1e-30)))
+    b = np.where(rho2 > 0, aphi / lip, t(0))
+    b = np.maximum(b, rmin - r)  # the inscribed disk
+    # the table bound takes over in the middle of the domain, where the Lipschitz bound is loose
+    i = np.minimum((r * t(inv_dr)).astype(np.int32), nr - 1)
+    j = np.minimum(((th + t(np.pi)) * t(inv_dt)).astype(np.int32), nt - 1)
+    i *= nt
+    i += j
+    if not np.isscalar(offset) or offset:
+        i += offset
+    return np.maximum(b, table.take(i).astype(X.dtype, copy=False)), phi, th
 
 
 def inradius_or_default(domain: Domain) -> float:

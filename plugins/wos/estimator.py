@@ -211,9 +211,12 @@ class WalkOnSpheres:
 
 
 def walk(domain: Domain, X: np.ndarray, rng: np.random.Generator, epsilon: float, max_steps: int,
-         source: Callable | None = None):
+         source: Callable | None = None, aux: np.ndarray | None = None):
     """Run walks from the columns of ``X`` (dim, n) until each is within ``epsilon`` of the boundary.
 
+    ``aux`` (n,) is an optional per-walk label (e.g. which problem instance a walk belongs to) kept aligned with the
+    active walks and passed on as ``domain.radius(X, aux)`` and ``source(Y, aux)``: many small problems then share
+    one set of arrays, which amortises numpy's per-call overhead.
     Returns (exit points (dim, n), source sums (n,) or None, overrun flags (n,), distance queries made).
     """
     dim, n = X.shape
@@ -227,7 +230,7 @@ def walk(domain: Domain, X: np.ndarray, rng: np.random.Generator, epsilon: float
     steps = 0
     green = 0.25 if dim == 2 else 1.0 / 6.0  # integral of the ball's Green's function / R^2
     for step in range(max_steps + 1):
-        r = domain.radius(X)
+        r = domain.radius(X) if aux is None else domain.radius(X, aux)
         steps += r.size
         done = r < eps
         if step == max_steps:
@@ -241,11 +244,14 @@ def walk(domain: Domain, X: np.ndarray, rng: np.random.Generator, epsilon: float
                 break
             keep = np.flatnonzero(~done)
             X, r, idx = X[:, keep], r[keep], idx[keep]
+            if aux is not None:
+                aux = aux[keep]
         m = r.size
         if source is not None:
             # one sample of the ball's Green's function: radius fraction sqrt(u1 u2) in 2D, Beta(2,2) in 3D
             Y = X + r * _radius_fraction(rng, m, dim, dt) * _directions(rng, m, dim, dt)
-            fy = np.asarray(source(Y.T.astype(np.float64)), dtype=np.float64).reshape(-1)
+            Yt = Y.T.astype(np.float64)
+            fy = np.asarray(source(Yt) if aux is None else source(Yt, aux), dtype=np.float64).reshape(-1)
             src[idx] += green * r.astype(np.float64) ** 2 * fy
         if dim == 2:
             th = rng.random(m, dtype=dt)

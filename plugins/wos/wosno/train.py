@@ -1,0 +1,232 @@
+"""WoS-NO versus physics-informed training of the same operator on the star-shaped Poisson family.
+
+- ``wos``: regression on Walk-on-Spheres targets at fixed interior points per instance, re-estimated every epoch
+  (``walks`` fresh walks per point) and averaged across epochs, plus the exact boundary data at boundary points.
+- ``pinn``: the same network, same instances and optimiser, loss = mean (Laplace u + f)^2 + w mean (u - g)^2
+  (autograd Laplacian), for the same number of steps; ``pinn-time``: for the same wall time as ``wos``
+  (its WoS estimation included).
+Both are scored by the relative L2 error against DOLFINx P2 solutions of held-out instances.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..problems import N_PARAMS, StarPoisson
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Config:
+    instances: int = 64
+    test_instances: int = 8
+    steps: int = 2000
+    batch: int = 8
+    interior: int = 256
+    boundary: int = 128
+    walks: int = 10
+    epsilon: float = 1e-3
+    max_steps: int = 25
+    width: int = 64
+    depth: int = 4
+    lr: float = 2e-3
+    boundary_weight: float = 10.0
+    seed: int = 0
+    threads: int = 1
+    test_points: int = 1024
+    fem_n_r: int = 32
+    fem_n_t: int = 128
+
+
+class Dataset:
+    """Instances with fixed interior/boundary points and (for WoS) running-mean targets."""
+
+    def __init__(self, cfg: Config, n: int, rng: np.random.Generator):
+        self.inst = [StarPoisson.sample(rng) for _ in range(n)]
+        self.params = np.stack([i.params for i in self.inst]).astype(np.float32)
+        self.xi = [i.interior_points(cfg.interior, rng) for i in self.inst]
+        self.xb = [i.boundary_points(cfg.boundary, rng) for i in self.inst]
+        self.gb = [i.boundary(p) for i, p in zip(self.inst, self.xb)]
+        self.fi = [i.source(p) for i, p in zip(self.inst, self.xi)]
+        self.target = [np.zeros(cfg.interior) for _ in range(n)]
+        self.rounds = 0
+
+
+def _tensors(ds: Dataset, ids, torch, kind: str):
+    pts = ds.xi if kind == "interior" else ds.xb
+    P = np.concatenate([np.repeat(ds.params[i][None], len(pts[i]), 0) for i in ids])
+    X = np.concatenate([pts[i] for i in ids]).astype(np.float32)
+    return torch.from_numpy(P), torch.from_numpy(X)
+
+
+def _laplacian(model, P, X, torch):
+    X = X.clone().requires_grad_(True)
+    u = model(P, X)
+    (g,) = torch.autograd.grad(u.sum(), X, create_graph=True)
+    uxx = torch.autograd.grad(g[:, 0].sum(), X, create_graph=True)[0][:, 0]
+    uyy = torch.autograd.grad(g[:, 1].sum(), X, create_graph=True)[0][:, 1]
+    return u, uxx + uyy
+
+
+def train(cfg: Config, method: str, train_ds: Dataset, max_seconds: float | None = None, progress: bool = True,
+          wos_rng_seed: int = 1):
+    """Train one model with ``method`` ('wos' or 'pinn'). Returns (model, stats)."""
+    import torch
+    from tqdm import tqdm
+
+    from .family import StarFamily
+    from .model import PointOperator
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model = PointOperator(N_PARAMS, cfg.width, cfg.depth)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    total = cfg.steps if max_seconds is None else 10 ** 9
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
+    n = len(train_ds.inst)
+    rng = np.random.default_rng(cfg.seed + 17)
+    wos_rng = np.random.default_rng(wos_rng_seed)
+    family = StarFamily(train_ds.inst) if method == "wos" else None
+    stats = {"method": method, "wos_steps": 0, "wos_overruns": 0, "wos_walks": 0, "wos_seconds": 0.0}
+    # the target averages start afresh for every run
+    train_ds.target = [np.zeros(cfg.interior) for _ in range(n)]
+    train_ds.rounds = 0
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.steps if max_seconds is None else None, desc=f"{method}", disable=not progress,
+               unit="step", leave=False)
+    step, order = 0, np.array([], dtype=int)
+    while step < total:
+        if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
+            break
+        if order.size == 0:  # a new epoch
+            order = rng.permutation(n)
+            if method == "wos":
+                tw = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    est, over, steps = family.estimate(train_ds.xi, cfg.walks, cfg.epsilon, cfg.max_steps, wos_rng)
+                train_ds.rounds += 1
+                k = train_ds.rounds
+                for i in range(n):  # running mean across epochs
+                    train_ds.target[i] += (est[i] - train_ds.target[i]) / k
+                stats["wos_steps"] += steps
+                stats["wos_overruns"] += over
+                stats["wos_walks"] += sum(len(p) for p in train_ds.xi) * cfg.walks
+                stats["wos_seconds"] += time.perf_counter() - tw
+        ids, order = order[:cfg.batch], order[cfg.batch:]
+        Pi, Xi = _tensors(train_ds, ids, torch, "interior")
+        Pb, Xb = _tensors(train_ds, ids, torch, "boundary")
+        gb = torch.from_numpy(np.concatenate([train_ds.gb[i] for i in ids]).astype(np.float32))
+        if method == "wos":
+            ti = torch.from_numpy(np.concatenate([train_ds.target[i] for i in ids]).astype(np.float32))
+            loss = torch.mean((model(Pi, Xi) - ti) ** 2) + torch.mean((model(Pb, Xb) - gb) ** 2)
+        else:
+            fi = torch.from_numpy(np.concatenate([train_ds.fi[i] for i in ids]).astype(np.float32))
+            _, lap = _laplacian(model, Pi, Xi, torch)
+            loss = torch.mean((lap + fi) ** 2) + cfg.boundary_weight * torch.mean((model(Pb, Xb) - gb) ** 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step < cfg.steps:
+            sched.step()
+        step += 1
+        bar.update(1)
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3g}")
+    bar.close()
+    stats["steps"] = step
+    stats["seconds"] = time.perf_counter() - t0
+    stats["final_loss"] = float(loss.item())
+    return model, stats
+
+
+def references(cfg: Config, test_ds: Dataset, rng: np.random.Generator):
+    """DOLFINx P2 solutions of the held-out instances at ``test_points`` interior points each."""
+    from ..fem_reference import solve_poisson
+
+    out = []
+    for inst in test_ds.inst:
+        X = inst.interior_points(cfg.test_points, rng)
+        sol = solve_poisson(inst.R, inst.source, inst.boundary, cfg.fem_n_r, cfg.fem_n_t, degree=2)
+        out.append((X, sol(X)))
+    return out
+
+
+def relative_l2(model, test_ds: Dataset, refs) -> np.ndarray:
+    import torch
+
+    errs = []
+    with torch.no_grad():
+        for p, (X, u) in zip(test_ds.params, refs):
+            P = torch.from_numpy(np.repeat(p[None], len(X), 0))
+            pred = model(P, torch.from_numpy(X.astype(np.float32))).numpy().astype(np.float64)
+            errs.append(np.linalg.norm(pred - u) / np.linalg.norm(u))
+    return np.array(errs)
+
+
+def run(cfg: Config, methods=("wos", "pinn", "pinn-time"), progress: bool = True) -> dict:
+    """Train with each method and score on held-out instances. Returns the results table as a dict."""
+    rng = np.random.default_rng(cfg.seed)
+    train_ds = Dataset(cfg, cfg.instances, rng)
+    test_ds = Dataset(cfg, cfg.test_instances, np.random.default_rng(cfg.seed + 1000))
+    tr = time.perf_counter()
+    refs = references(cfg, test_ds, np.random.default_rng(cfg.seed + 2000))
+    ref_seconds = time.perf_counter() - tr
+    rows = {}
+    wos_seconds = None
+    for m in methods:
+        if m == "wos":
+            model, st = train(cfg, "wos", train_ds, progress=progress)
+            wos_seconds = st["seconds"]
+        elif m == "pinn":
+            model, st = train(cfg, "pinn", train_ds, progress=progress)
+        elif m == "pinn-time":
+            if wos_seconds is None:
+                raise ValueError("method 'pinn-time' needs 'wos' first in --methods (it copies its wall time)")
+            model, st = train(cfg, "pinn", train_ds, max_seconds=wos_seconds, progress=progress)
+            st["method"] = "pinn-time"
+        else:
+            raise ValueError(f"unknown method {m!r}: use wos, pinn, pinn-time")
+        err = relative_l2(model, test_ds, refs)
+        st["rel_l2_mean"], st["rel_l2_std"] = float(err.mean()), float(err.std())
+        st["rel_l2"] = err.tolist()
+        rows[m] = st
+        log.info("%s: rel L2 %.4f after %d steps in %.1f s", m, err.mean(), st["steps"], st["seconds"])
+    return {"config": asdict(cfg), "reference_seconds": ref_seconds, "results": rows}
+
+
+def format_table(res: dict) -> str:
+    lines = [f"{'method':<10} {'steps':>7} {'wall s':>8} {'WoS s':>7} {'rel L2 (mean +- std)':>22}"]
+    for m, st in res["results"].items():
+        lines.append(f"{m:<10} {st['steps']:>7d} {st['seconds']:>8.1f} {st['wos_seconds']:>7.1f} "
+                     f"{st['rel_l2_mean']:>12.4f} +- {st['rel_l2_std']:.4f}")
+    r = res["results"]
+    if "wos" in r:
+        for m in ("pinn", "pinn-time"):
+            if m in r:
+                lines.append(f"# {m} / wos relative L2 ratio: {r[m]['rel_l2_mean'] / r['wos']['rel_l2_mean']:.2f}x")
+        w = r["wos"]
+        if w["wos_walks"]:
+            lines.append(f"# WoS: {w['wos_walks']} walks, {w['wos_steps']} steps, "
+                         f"{w['wos_overruns'] / w['wos_walks']:.2%} stopped by max_steps")
+    return "\n".join(lines)
+
+
+def run_from_args(args) -> int:
+    cfg = Config(instances=args.instances, test_instances=args.test_instances, steps=args.steps, batch=args.batch,
+                 interior=args.interior, boundary=args.boundary, walks=args.walks, epsilon=args.epsilon,
+                 max_steps=args.max_steps, width=args.width, depth=args.depth, lr=args.lr,
+                 boundary_weight=args.boundary_weight, seed=args.seed, threads=args.threads)
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    res = run(cfg, methods, progress=not args.no_progress)
+    print(format_table(res))
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(res, fh, indent=1)
+    return 0
