@@ -91,14 +91,162 @@ def _cmd_data_ns(args) -> int:
     return _generate("navier_stokes", params, args.out, make, args.n)
 
 
-# -- accel train fno / accel finetune / accel predict: filled in below -------------------------------------------------
+# -- accel train fno ------------------------------------------------------------------------------------------------
 def _add_train(train) -> None:
-    pass
+    p = train.add_parser("fno", help="train an FNO (Darcy data) or spatiotemporal FNO (Navier-Stokes data); "
+                                     "writes OUT.pt and OUT.onnx")
+    p.add_argument("--data", required=True, help="a data set written by 'accel data' (family read from its JSON)")
+    p.add_argument("--out", required=True, help="output path stem (OUT.pt checkpoint, OUT.onnx model)")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch", type=int, default=20)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--n-train", type=int, default=0, help="training samples (0: all but --n-test)")
+    p.add_argument("--n-test", type=int, default=100, help="held-out samples (the last ones in the file)")
+    p.add_argument("--modes", type=int, nargs="+", help="kept Fourier modes per axis (2 for fno2d, 3 (t y x) for sfno)")
+    p.add_argument("--width", type=int, help="channels of the spectral layers")
+    p.add_argument("--layers", type=int, help="number of spectral layers")
+    p.add_argument("--padding", type=int, help="fno2d: zero cells appended per axis (non-periodic problems)")
+    p.add_argument("--in-frames", type=int, default=10, help="sfno: input snapshots")
+    p.add_argument("--out-frames", type=int, default=40, help="sfno: predicted snapshots")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (keep 1-2 on a shared machine)")
+    p.set_defaults(func=_cmd_train)
 
 
+def _recipe() -> str:
+    import shlex
+    import sys
+
+    return "accel " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from .train import TrainConfig, train
+
+    model = {k: v for k, v in dict(width=args.width, layers=args.layers, padding=args.padding).items() if v is not None}
+    if args.modes:
+        model["modes"] = tuple(args.modes)
+    cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, batch=args.batch, lr=args.lr,
+                      n_train=args.n_train, n_test=args.n_test, seed=args.seed, threads=args.threads, model=model,
+                      in_frames=args.in_frames, out_frames=args.out_frames, recipe=_recipe())
+    with tqdm(total=args.epochs, desc="training", unit="epoch") as bar:
+        def progress(epoch, loss):
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}")
+
+        s = train(cfg, progress)
+    print(f"{s['family']} {s['model']}: {s['n_train']} training samples, {s['epochs']} epochs in "
+          f"{s['train_seconds']:.0f} s; held-out relative L2 {s['test_rel_l2']:.4e} ({s['n_test']} samples)")
+    print(f"wrote {s['checkpoint']} and {s['onnx']}")
+    return 0
+
+
+# -- accel finetune -----------------------------------------------------------------------------------------------------
 def _add_finetune(top) -> None:
-    pass
+    p = top.add_parser("finetune", help="Spectral-Refiner: widen the last spectral layer and fine-tune it on the "
+                                        "PDE residual in the H^-1 norm; reports relative L2 before/after")
+    p.add_argument("--checkpoint", required=True, help="OUT.pt written by 'accel train fno'")
+    p.add_argument("--data", required=True, help="data set holding the samples to refine (its held-out part)")
+    p.add_argument("--samples", type=int, default=10, help="held-out samples to refine (the last ones in the file)")
+    p.add_argument("--per-batch", action="store_true", help="one fine-tuning for all samples (default: per sample)")
+    p.add_argument("--modes", type=int, nargs="+", help="widened modes of the last layer (default: 1.5x)")
+    p.add_argument("--iterations", type=int, default=50)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--alpha", type=float, default=1.0, help="Sobolev shift alpha in (alpha + 4 pi^2 |k|^2)^(-1/2)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", help="write the per-sample report to this file")
+    p.set_defaults(func=_cmd_finetune)
 
 
+def _cmd_finetune(args) -> int:
+    import json
+
+    import torch
+    from tqdm import tqdm
+
+    from accel.errors import AccelError
+
+    from .finetune import FinetuneConfig, finetune
+    from .models import load_checkpoint
+    from .train import load_pairs
+
+    torch.set_num_threads(args.threads)
+    model, info = load_checkpoint(args.checkpoint)
+    x, y, data_info = load_pairs(args.data, getattr(model, "in_frames", 10), getattr(model, "out_frames", 40))
+    family = data_info["family"]
+    if info.get("family") not in (None, family):
+        raise AccelError(f"{args.checkpoint} was trained on {info['family']!r} data but {args.data} holds {family!r} "
+                         "data; fine-tune a model of the same family")
+    params = data_info["params"]
+    cfg = FinetuneConfig(modes=tuple(args.modes) if args.modes else None, iterations=args.iterations, lr=args.lr,
+                         alpha=args.alpha, nu=params.get("nu", 1e-3), dt=params.get("record_dt", 1.0),
+                         forcing=params.get("forcing", "kolmogorov"))
+    x, y = x[-args.samples:], y[-args.samples:]
+    groups = [slice(0, len(x))] if args.per_batch else [slice(i, i + 1) for i in range(len(x))]
+    reports = []
+    for g in tqdm(groups, desc="fine-tuning", unit="sample" if not args.per_batch else "batch"):
+        _, r = finetune(model, x[g], family, cfg, y=y[g])
+        reports.append(r)
+        log.info("%s", r)
+    before = sum(r["rel_l2_before"] for r in reports) / len(reports)
+    after = sum(r["rel_l2_after"] for r in reports) / len(reports)
+    print(f"{family}: relative L2 on {len(x)} held-out samples {before:.4e} -> {after:.4e} "
+          f"({before / after:.2f}x) after {args.iterations} iterations "
+          f"({'per batch' if args.per_batch else 'per sample'}, modes {reports[0]['modes_before']} -> "
+          f"{reports[0]['modes_after']})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"before": before, "after": after, "samples": reports}, f, indent=1)
+    return 0
+
+
+# -- accel predict --------------------------------------------------------------------------------------------------
 def _add_predict(top) -> None:
-    pass
+    p = top.add_parser("predict", help="run a neural-operator surrogate (ONNX Runtime) on input fields")
+    p.add_argument("--model", required=True, help="an .onnx file from 'accel train fno' or a shipped model name")
+    p.add_argument("--input", required=True, help=".npy array, or a data set from 'accel data' (its inputs are used)")
+    p.add_argument("--samples", type=int, default=0, help="with a data set: predict its last N samples (0: all)")
+    p.add_argument("--problem", help="the family you are solving (darcy, navier_stokes): refused if the model differs")
+    p.add_argument("--out", required=True, help="output .npy file")
+    p.add_argument("--providers", default="CPU")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=_cmd_predict)
+
+
+def _cmd_predict(args) -> int:
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from .data import store
+    from .surrogate import Surrogate
+
+    sur = Surrogate(args.model, problem=args.problem, providers=args.providers, threads=args.threads)
+    path = Path(args.input)
+    truth = None
+    if path.suffix == ".npy":
+        x = np.load(path)
+    else:
+        arrays, info = store.load(path)
+        n = args.samples or None
+        if info["family"] == "darcy":
+            x, truth = arrays["a"][:, None], arrays["u"][:, None]
+        else:
+            cfg = sur.meta.settings.get("config", {})
+            i, o = cfg.get("in_frames", 10), cfg.get("out_frames", 40)
+            x, truth = arrays["w"][:, :i], arrays["w"][:, i:i + o]
+        if n:
+            x, truth = x[-n:], truth[-n:]
+    t0 = time.perf_counter()
+    y = sur.predict(x)
+    seconds = time.perf_counter() - t0
+    np.save(args.out, y)
+    msg = f"wrote {args.out} {y.shape} ({seconds * 1e3:.1f} ms)"
+    if truth is not None and truth.shape == y.shape:
+        err = np.linalg.norm((y - truth).reshape(len(y), -1), axis=1) / np.linalg.norm(truth.reshape(len(y), -1), axis=1)
+        msg += f"; relative L2 vs the data {err.mean():.4e}"
+    print(msg)
+    return 0

@@ -161,7 +161,7 @@ def build_model(name: str, **config) -> nn.Module:
         raise AccelError(f"bad config for model {name!r}: {exc}") from exc
 
 
-def save_checkpoint(model: nn.Module, path, **info) -> None:
+def save_checkpoint(model: nn.Module, path, /, **info) -> None:
     """Save weights with the name and config needed to rebuild the model, plus free-form ``info``."""
     torch.save({"name": model.kind, "config": model.config, "state_dict": model.state_dict(), "info": info}, path)
 
