@@ -287,7 +287,7 @@ class StarShaped(Domain):
         return star_distance_bound(X, self.c1, self.c2, self.scale, self.rmin, self._d1max, self._d2max,
                                    self._table, 0, self._inv_dr, self._inv_dt, self._nr, self._nt)
 
-    def _build_table(self, nr: int = 64, nt: int = 256, samples: int = 4096, rmax: float | None = None):
+    def _build_table(self, nr: int = 48, nt: int = 192, samples: int = 2048, rmax: float | None = None):
         """Lower bounds on the distance per polar cell: exact distance at the cell centre minus its half-diagonal
         (the distance is 1-Lipschitz). The exact distance comes from a k-d tree on ``samples`` curve points, less
         half the largest gap between them (so it too is a lower bound)."""
