@@ -195,8 +195,7 @@ class WalkOnSpheres:
         pidx = np.arange(w0, w1) // s.walks
         p0 = int(pidx[0])
         rng = np.random.Generator(np.random.Philox(np.random.SeedSequence(s.seed, spawn_key=(k,))))
-        exits, src, overrun, steps = walk(self.domain, P[:, pidx].astype(dt), rng, s.epsilon, s.max_steps,
-                                          f)
+        wid, exits, src, overrun, steps = walk(self.domain, P[:, pidx].astype(dt), rng, s.epsilon, s.max_steps, f)
         B = self.domain.closest(exits.astype(np.float64))
         vals = np.asarray(g(B.T), dtype=np.float64).reshape(-1)
         if vals.size != B.shape[1]:
@@ -204,63 +203,88 @@ class WalkOnSpheres:
                                     "must map an (n, dim) array to n values")
         if src is not None:
             vals = vals + src
-        local = pidx - p0
-        npts = int(local[-1]) + 1
+        local = pidx.take(wid) - p0
+        npts = int(pidx[-1] - p0) + 1
         return (k, p0, np.bincount(local, vals, npts), np.bincount(local, vals * vals, npts),
                 np.bincount(local, overrun, npts).astype(np.int64), steps)
 
 
 def walk(domain: Domain, X: np.ndarray, rng: np.random.Generator, epsilon: float, max_steps: int,
-         source: Callable | None = None, aux: np.ndarray | None = None):
+         source: Callable | None = None, aux: np.ndarray | None = None, compact_fraction: float = 0.25):
     """Run walks from the columns of ``X`` (dim, n) until each is within ``epsilon`` of the boundary.
 
     ``aux`` (n,) is an optional per-walk label (e.g. which problem instance a walk belongs to) kept aligned with the
     active walks and passed on as ``domain.radius(X, aux)`` and ``source(Y, aux)``: many small problems then share
     one set of arrays, which amortises numpy's per-call overhead.
-    Returns (exit points (dim, n), source sums (n,) or None, overrun flags (n,), distance queries made).
+
+    Finished walks are frozen in place (radius 0) and only dropped from the arrays once they make up
+    ``compact_fraction`` of them: compaction is a gather over every array, so doing it at every step would cost
+    more than the few wasted operations on frozen walks. Exits are gathered in finishing order (no scatter).
+
+    Returns (walk numbers (k,), exit points (dim, k), source sums (k,) or None, overrun flags (k,), steps), with
+    every walk appearing once; steps counts the distance queries of live walks.
     """
     dim, n = X.shape
     dt = X.dtype
     X = X.copy()
     idx = np.arange(n)
-    exits = np.empty_like(X)
     src = np.zeros(n) if source is not None else None
-    overrun = np.zeros(n, dtype=bool)
+    out_idx, out_X, out_src, out_over = [], [], [], []
     eps = dt.type(epsilon)
-    steps = 0
+    two_pi = dt.type(TWO_PI)
+    steps = frozen = 0
     green = 0.25 if dim == 2 else 1.0 / 6.0  # integral of the ball's Green's function / R^2
+
+    def emit(sel, over):
+        out_idx.append(idx.take(sel))
+        out_X.append(X.take(sel, axis=1))
+        if src is not None:
+            out_src.append(src.take(sel))
+        out_over.append(over)
+
     for step in range(max_steps + 1):
         r = domain.radius(X) if aux is None else domain.radius(X, aux)
-        steps += r.size
-        done = r < eps
-        if step == max_steps:
-            overrun[idx[~done]] = True
-            done[:] = True
-        n_done = int(np.count_nonzero(done))
-        if n_done:
-            sel = np.flatnonzero(done)
-            exits[:, idx[sel]] = X[:, sel]
-            if n_done == r.size:
-                break
-            keep = np.flatnonzero(~done)
-            X, r, idx = X[:, keep], r[keep], idx[keep]
-            if aux is not None:
-                aux = aux[keep]
         m = r.size
+        steps += m - frozen
+        done = r < eps
+        n_done = int(np.count_nonzero(done))
+        if step == max_steps or n_done == m:
+            emit(np.arange(m), ~done)  # everything left; the live ones overran
+            break
+        if n_done >= compact_fraction * m:
+            sel = np.flatnonzero(done)
+            emit(sel, np.zeros(sel.size, dtype=bool))
+            keep = np.flatnonzero(~done)
+            X, r, idx = X.take(keep, axis=1), r.take(keep), idx.take(keep)
+            if src is not None:
+                src = src.take(keep)
+            if aux is not None:
+                aux = aux.take(keep)
+            m, frozen = keep.size, 0
+        elif n_done:
+            np.copyto(r, 0, where=done)  # frozen: zero jump, zero source contribution
+            frozen = n_done
         if source is not None:
             # one sample of the ball's Green's function: radius fraction sqrt(u1 u2) in 2D, Beta(2,2) in 3D
             Y = X + r * _radius_fraction(rng, m, dim, dt) * _directions(rng, m, dim, dt)
             Yt = Y.T.astype(np.float64)
             fy = np.asarray(source(Yt) if aux is None else source(Yt, aux), dtype=np.float64).reshape(-1)
-            src[idx] += green * r.astype(np.float64) ** 2 * fy
+            r64 = r.astype(np.float64)
+            src += green * r64 * r64 * fy
         if dim == 2:
             th = rng.random(m, dtype=dt)
-            th *= dt.type(TWO_PI)
-            X[0] += r * np.cos(th)
-            X[1] += r * np.sin(th)
+            th *= two_pi
+            c = np.cos(th)
+            np.sin(th, out=th)
+            c *= r
+            th *= r
+            X[0] += c
+            X[1] += th
         else:
             X += r * _directions(rng, m, 3, dt)
-    return exits, src, overrun, steps
+    out = (np.concatenate(out_idx), np.concatenate(out_X, axis=1),
+           np.concatenate(out_src) if src is not None else None, np.concatenate(out_over))
+    return out + (steps,)
 
 
 def _directions(rng, m, dim, dt):

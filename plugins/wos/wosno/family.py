@@ -77,10 +77,10 @@ class StarFamily:
             p = pid[a:a + chunk]
             inst = inst_of_point[p].astype(np.int32)
             X0 = np.ascontiguousarray(allp[p].T, dtype=np.float32)
-            exits, src, over, st = walk(self, X0, rng, epsilon, max_steps, self.source, aux=inst)
+            wid, exits, src, over, st = walk(self, X0, rng, epsilon, max_steps, self.source, aux=inst)
             th = np.arctan2(exits[1], exits[0]).astype(np.float64)  # exits are projected radially onto the curve
-            vals = self.boundary_theta(th, inst) + src
-            sums += np.bincount(p, vals, n)
+            vals = self.boundary_theta(th, inst.take(wid)) + src
+            sums += np.bincount(p.take(wid), vals, n)
             overruns += int(over.sum())
             steps += st
         means = sums / walks
