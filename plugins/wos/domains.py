@@ -107,11 +107,11 @@ class Ball(Domain):
         return r
 
     def closest(self, X):
-        c = self.center.reshape(-1, 1).astype(X.dtype)
-        d = X - c
-        n = np.sqrt(np.sum(d * d, axis=0))
+        d = [X[i] - self.center[i] for i in range(self.dim)]
+        n = np.sqrt(sum(di * di for di in d))
         n[n == 0] = 1.0  # the centre: any direction is closest
-        return c + d * (self.R / n)
+        scale = self.R / n
+        return np.stack([self.center[i] + d[i] * scale for i in range(self.dim)])
 
 
 class Box(Domain):

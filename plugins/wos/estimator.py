@@ -192,10 +192,13 @@ class WalkOnSpheres:
         dt = np.dtype(s.dtype)
         w0 = k * s.block_size
         w1 = min(w0 + s.block_size, P.shape[1] * s.walks)
-        pidx = np.arange(w0, w1) // s.walks
-        p0 = int(pidx[0])
+        p0, p1 = w0 // s.walks, (w1 - 1) // s.walks
+        counts = np.full(p1 - p0 + 1, s.walks)
+        counts[0] -= w0 - p0 * s.walks
+        counts[-1] -= (p1 + 1) * s.walks - w1
+        pidx = np.repeat(np.arange(p0, p1 + 1), counts)  # the query point of each walk in the block
         rng = np.random.Generator(np.random.Philox(np.random.SeedSequence(s.seed, spawn_key=(k,))))
-        wid, exits, src, overrun, steps = walk(self.domain, P[:, pidx].astype(dt), rng, s.epsilon, s.max_steps, f)
+        wid, exits, src, overrun, steps = walk(self.domain, P.take(pidx, axis=1).astype(dt), rng, s.epsilon, s.max_steps, f)
         B = self.domain.closest(exits.astype(np.float64))
         vals = np.asarray(g(B.T), dtype=np.float64).reshape(-1)
         if vals.size != B.shape[1]:
