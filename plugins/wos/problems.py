@@ -137,14 +137,14 @@ class StarPoisson:
         return Problem("star-poisson", self.domain(), self.boundary, self.source, None,
                        "WoS-NO family member: star domain, Gaussian sources, Fourier boundary data")
 
-    def interior_points(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Uniform points inside the domain (rejection from the bounding disk)."""
+    def interior_points(self, n: int, rng: np.random.Generator, margin: float = 1e-3) -> np.ndarray:
+        """Uniform points inside ``r < (1 - margin) R(t)`` (rejection from the bounding disk)."""
         out = []
         rmax = 1 + abs(self.c1) + abs(self.c2)
         while sum(len(o) for o in out) < n:
             P = rng.uniform(-rmax, rmax, (2 * n, 2))
             r, t = np.hypot(P[:, 0], P[:, 1]), np.arctan2(P[:, 1], P[:, 0])
-            out.append(P[r < self.R(t) * (1 - 1e-3)])
+            out.append(P[r < self.R(t) * (1 - margin)])
         return np.concatenate(out)[:n]
 
     def boundary_points(self, n: int, rng: np.random.Generator) -> np.ndarray:
