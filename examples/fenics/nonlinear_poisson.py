@@ -68,9 +68,14 @@ def run(n=64, dim=2, solver="accel", rtol=1e-8, model=None, comm=MPI.COMM_WORLD)
 
     ksp.setMonitor(record)
     t0 = time.perf_counter()
-    steps, converged = newton.solve(uh)
+    try:
+        steps, converged = newton.solve(uh)
+    except BaseException:
+        ksp.destroy()  # a KSP with a Python PC must be destroyed before the interpreter exits
+        raise
     elapsed = time.perf_counter() - t0
     if not converged:
+        ksp.destroy()
         raise RuntimeError(f"Newton did not converge with the {solver} linear solver")
     norm = np.sqrt(comm.allreduce(fem.assemble_scalar(fem.form(uh * uh * ufl.dx)), op=MPI.SUM))
     dofs = V.dofmap.index_map.size_global
