@@ -1,1 +1,1 @@
-
+"""PETSc integration: the neural preconditioner (NeuralPC), grid transfers, options handling."""

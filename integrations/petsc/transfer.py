@@ -10,6 +10,8 @@ import abc
 
 import numpy as np
 
+from accel.errors import GridError
+
 
 class GridTransfer(abc.ABC):
     """Gather/scatter between a PETSc vector and a C-ordered grid array (slowest axis first, x last).
@@ -31,3 +33,72 @@ class GridTransfer(abc.ABC):
 
     def destroy(self) -> None:
         """Free the PETSc objects this transfer created."""
+
+
+class NaturalGridTransfer(GridTransfer):
+    """The unknowns are the points of a structured grid in natural order (x fastest).
+
+    Either a plain matrix whose global numbering is natural (``-accel_grid NX,NY[,NZ]``), or a DMDA, whose
+    global (per-rank block) ordering is mapped to natural order with the DMDA's own scatter.
+    The gather scatter and work vectors are created once here, never per apply.
+    """
+
+    def __init__(self, template, shape: tuple[int, ...], dmda=None, spacing: tuple[float, ...] | None = None):
+        from petsc4py import PETSc
+
+        self.shape = tuple(int(s) for s in shape)
+        self.spacing = spacing or tuple(1.0 / (n + 1) for n in self.shape)
+        size = int(np.prod(self.shape))
+        if template.getSize() != size:
+            raise GridError(f"the operator has {template.getSize()} rows but the grid {'x'.join(map(str, self.shape))} "
+                            f"has {size} points; fix -accel_grid (C order: slowest axis first is NOT expected, give "
+                            f"NX,NY[,NZ] with x first)")
+        self._dmda = dmda
+        self._natural = dmda.createNaturalVector() if dmda is not None else None
+        source = self._natural if dmda is not None else template
+        self._scatter, self._zero = PETSc.Scatter.toZero(source)
+        self._rank = template.getComm().getRank()
+
+    def to_grid(self, x, out):
+        src = x
+        if self._dmda is not None:
+            self._dmda.globalToNatural(x, self._natural)
+            src = self._natural
+        self._scatter.scatter(src, self._zero, addv=False, mode=False)
+        if self._rank == 0:
+            out[...] = self._zero.getArray(readonly=True).reshape(self.shape)
+
+    def from_grid(self, g, y, x):
+        if self._rank == 0:
+            self._zero.getArray()[:] = g.ravel()
+        dst = self._natural if self._dmda is not None else y
+        self._scatter.scatter(self._zero, dst, addv=False, mode=True)
+        if self._dmda is not None:
+            self._dmda.naturalToGlobal(self._natural, y)
+
+    def destroy(self):
+        for obj in (self._scatter, self._zero, self._natural):
+            if obj is not None:
+                obj.destroy()
+        self._scatter = self._zero = self._natural = None
+
+
+def dmda_grid_shape(dm) -> tuple[int, ...]:
+    """C-ordered grid shape of a scalar DMDA (raises GridError for other DMs)."""
+    if dm is None or dm.getType() != "da":
+        raise GridError("no DMDA attached to the solver")
+    if dm.getDof() != 1:
+        raise GridError(f"the DMDA has {dm.getDof()} unknowns per point; the neural preconditioner handles scalar "
+                        "problems (dof 1) only")
+    return tuple(reversed(dm.getSizes()))
+
+
+def parse_grid_option(text: str) -> tuple[int, ...]:
+    """'NX,NY[,NZ]' (x first, as PETSc's -da_grid_x/y/z) -> C-ordered shape (slowest axis first)."""
+    try:
+        sizes = [int(s) for s in text.replace("x", ",").split(",") if s.strip()]
+    except ValueError:
+        sizes = []
+    if len(sizes) not in (2, 3) or min(sizes) < 1:
+        raise GridError(f"-accel_grid {text!r} is not 'NX,NY' or 'NX,NY,NZ' with positive integers")
+    return tuple(reversed(sizes))

@@ -13,10 +13,18 @@ class PINN(nn.Module):
     The ansatz sits inside the module so the exported ONNX graph is the whole solution, boundary condition included.
     """
 
-    def __init__(self, domain: Box, width: int = 64, depth: int = 4):
+    def __init__(self, domain: Box, width: int = 64, depth: int = 4, fourier: int = 0, sigma: float = 10.0):
         super().__init__()
         d = domain.dim
         layers, last = [], d
+        # Random Fourier features [sin(zB), cos(zB)], B ~ N(0, sigma^2): a tanh MLP trained by Adam moves each weight
+        # by about lr per step, so in a few thousand steps it cannot grow the first-layer weights (~50) that a peak
+        # of width 0.02 needs; the features provide those scales from the start.
+        if fourier > 0:
+            self.register_buffer("B", torch.randn(d, fourier) * sigma)
+            last = 2 * fourier
+        else:
+            self.B = None
         for _ in range(depth):
             layers += [nn.Linear(last, width), nn.Tanh()]
             last = width
@@ -24,9 +32,12 @@ class PINN(nn.Module):
         self.net = nn.Sequential(*layers)
         self.register_buffer("center", torch.as_tensor(domain.center, dtype=torch.float32))
         self.register_buffer("half_width", torch.as_tensor(domain.half_width, dtype=torch.float32))
-        self.width, self.depth = width, depth
+        self.width, self.depth, self.fourier, self.sigma = width, depth, fourier, sigma
 
     def forward(self, x):
         z = (x - self.center) / self.half_width
         dist = (1 - z * z).prod(dim=1, keepdim=True)  # vanishes on every face of the box
+        if self.B is not None:
+            zb = z @ self.B
+            return dist * self.net(torch.cat([torch.sin(zb), torch.cos(zb)], dim=1))
         return dist * self.net(z)

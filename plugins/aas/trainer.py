@@ -35,6 +35,8 @@ class TrainConfig:
     lr_final: float = 1e-4  # exponential decay from lr to lr_final
     width: int = 64
     depth: int = 4
+    fourier: int = 0  # random Fourier input features (0: plain tanh MLP on the coordinates)
+    sigma: float = 10.0  # their frequency scale
     seed: int = 0
     threads: int = 1
     # residual normalisation: r / (|f| + floor * scale). With the plain r / scale, a smooth background error of
@@ -124,7 +126,7 @@ class Trainer:
         if c.points < 2 or c.steps < 1 or c.stages < 1:
             raise SamplerError(f"need points >= 2, steps >= 1 and stages >= 1 (got {c.points}, {c.steps}, {c.stages})")
         torch.manual_seed(c.seed)
-        self.model = PINN(self.problem.domain, c.width, c.depth)
+        self.model = PINN(self.problem.domain, c.width, c.depth, c.fourier, c.sigma)
         self.sampler = sampler if sampler is not None else build_sampler(c.sampler, self.problem, c.seed,
                                                                            **c.sampler_options)
         self.sampler.plan(c.points, c.stages)

@@ -1,1 +1,31 @@
+"""DCDM: the deep conjugate-direction method's neural preconditioner (Kaneda et al., ICML 2023).
 
+Components: preconditioner ``dcdm``. Shipped models: 2D/3D Poisson, 2D/3D pressure Poisson with obstacles.
+Commands: ``accel train dcdm``. Kept light: torch is imported only by the training commands.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from accel import hookimpl
+from accel.components import ComponentSpec
+
+MODEL_DIR = Path(__file__).parent / "models"
+
+
+@hookimpl
+def accel_components():
+    return [ComponentSpec("dcdm", "preconditioner", "accel.plugins.dcdm.preconditioner:DCDMPreconditioner",
+                          "deep conjugate-direction network inside a Jacobi two-grid cycle (use with FCG)")]
+
+
+@hookimpl
+def accel_model_dirs():
+    return [MODEL_DIR]
+
+
+@hookimpl
+def accel_cli(commands):
+    from .cli import add_train_command
+
+    add_train_command(commands.train)

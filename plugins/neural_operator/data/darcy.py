@@ -67,13 +67,21 @@ def assemble(a: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n * n, n * n))
 
 
-def petsc_matrix(A: sp.csr_matrix):
+def petsc_matrix(A: sp.csr_matrix, comm=None):
+    """A PETSc AIJ matrix with the rows in the grid's C order, distributed by PETSc's default layout on ``comm``."""
     from petsc4py import PETSc
 
+    comm = comm or PETSc.COMM_SELF
     A = A.tocsr()
     A.sort_indices()
-    M = PETSc.Mat().createAIJ(size=A.shape, csr=(A.indptr.astype(PETSc.IntType), A.indices.astype(PETSc.IntType),
-                                                   A.data), comm=PETSc.COMM_SELF)
+    n = A.shape[0]
+    M = PETSc.Mat().create(comm)
+    M.setSizes(((PETSc.DECIDE, n), (PETSc.DECIDE, n)))
+    M.setType("aij")
+    M.setPreallocationNNZ(5)
+    lo, hi = M.getOwnershipRange()
+    local = A[lo:hi]
+    M.setValuesCSR(local.indptr.astype(PETSc.IntType), local.indices.astype(PETSc.IntType), local.data)
     M.assemble()
     return M
 

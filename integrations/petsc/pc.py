@@ -1,0 +1,273 @@
+"""The neural preconditioner as a PETSc Python PC, selectable from the options database alone.
+
+    -ksp_type fcg -ksp_fcg_mmax 2 -ksp_fcg_truncation_type standard -ksp_norm_type unpreconditioned
+    -pc_type python -pc_python_type accel.NeuralPC
+"""
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from accel.errors import AccelError, GridError, SolverConfigError
+from accel.registry import get_registry
+from accel.runtime import RuntimeSettings
+
+from .cycle import TwoGridCycle
+from .dm import attached_dm
+from .options import FLEXIBLE_KSP, ksp_type_from_options, read_options
+from .transfer import GridTransfer, NaturalGridTransfer, dmda_grid_shape, parse_grid_option
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NeuralPCOptions:
+    plugin: str = "dcdm"
+    model: str = ""
+    problem: str = ""
+    providers: str = "CPU"
+    threads: int = 1
+    fallback: str = "jacobi"
+    grid: str = ""
+    cycle_pre: int = -1
+    cycle_post: int = -1
+    cycle_omega: float = -1.0
+    check_ksp: bool = True
+
+
+def _logged(method):
+    """PETSc called from C shows only 'error code -1': log the Python traceback before re-raising."""
+
+    def wrapper(self, pc, *args):
+        try:
+            return method(self, pc, *args)
+        except Exception:
+            log.error("accel NeuralPC.%s failed:\n%s", method.__name__, traceback.format_exc())
+            raise
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
+class NeuralPC:
+    """A learned preconditioner (a registered ``preconditioner`` component, DCDM by default) as a PETSc PC.
+
+    Options, all under the PC's prefix (``-{prefix}accel_...``), read in ``setFromOptions``:
+
+    ``-accel_plugin NAME``       preconditioner component (default ``dcdm``; ``accel plugins`` lists them)
+    ``-accel_model PATH``        ONNX model; default: the shipped model for the problem's dimension (logged)
+    ``-accel_problem NAME``      pick the shipped model trained on NAME (e.g. ``obstacles2d``)
+    ``-accel_providers LIST``    ONNX Runtime providers in order, e.g. ``CUDA,CPU`` (default ``CPU``); CUDA that cannot
+                                 load is an error
+    ``-accel_threads N``         ONNX Runtime threads on rank 0 (default 1)
+    ``-accel_fallback PCTYPE``   PC used for the rest of the solve if the network returns NaN/Inf (default ``jacobi``;
+                                 ``none`` makes that an error)
+    ``-accel_grid NX,NY[,NZ]``   grid of a plain matrix in natural order (x fastest); not needed with a DMDA or a
+                                 transfer set by ``accel.accelerate``
+    ``-accel_cycle_pre N``, ``-accel_cycle_post N``, ``-accel_cycle_omega W``
+                                 Jacobi sweeps around the network and their weight (default: as trained, from the
+                                 model's metadata; 0 and 0 give plain DCDM)
+    ``-accel_check_ksp BOOL``    refuse non-flexible KSP types found in the options database (default true)
+
+    The network is nonlinear: use a flexible Krylov method (fcg, pipefcg, fgmres, gcr). Under MPI the residual is
+    gathered to rank 0, the network runs once there, and the result is scattered back, so iteration counts do not
+    depend on the number of ranks. Set ``transfer`` (a GridTransfer) before set-up to map other orderings.
+    """
+
+    def __init__(self):
+        self.opts: NeuralPCOptions | None = None
+        self.transfer: GridTransfer | None = None
+        self._own_transfer = False
+        self.component = None
+        self.cycle: TwoGridCycle | None = None
+        self.fallback_pc = None
+        self.using_fallback = False
+        self.applies = 0
+        self.apply_time = 0.0
+        self.transfer_time = 0.0
+        self.setup_time = 0.0
+        self._grid_in = self._grid_out = None
+
+    # -- PETSc callbacks -------------------------------------------------------------------------------------------
+    @_logged
+    def setFromOptions(self, pc):
+        self.opts = read_options_prefixed(pc)
+
+    @_logged
+    def setUp(self, pc):
+        t0 = time.perf_counter()
+        if self.opts is None:
+            self.opts = read_options_prefixed(pc)
+        o = self.opts
+        if o.check_ksp:
+            ksp_type = ksp_type_from_options(pc.getOptionsPrefix())
+            if ksp_type is not None and ksp_type not in FLEXIBLE_KSP:
+                raise SolverConfigError(
+                    f"KSP type {ksp_type!r} cannot use the neural preconditioner: a network is a nonlinear "
+                    f"preconditioner and non-flexible Krylov methods stall with it. Use one of "
+                    f"{', '.join(FLEXIBLE_KSP)} (DCDM: -ksp_type fcg -ksp_fcg_mmax 2 -ksp_fcg_truncation_type standard "
+                    f"-ksp_norm_type unpreconditioned)")
+        A, _ = pc.getOperators()
+        self._destroy_solver_parts()
+        comm = A.getComm()
+        template = A.createVecLeft()
+        try:
+            if self.transfer is None:
+                self.transfer = self._natural_transfer(pc, template)
+                self._own_transfer = True
+        finally:
+            template.destroy()
+        shape = self.transfer.shape
+        # Only rank 0 holds the network; every rank must agree on success before any collective call.
+        error = None
+        if comm.getRank() == 0:
+            try:
+                settings = RuntimeSettings.parse(o.providers, o.threads)
+                kwargs = {"model": o.model or None, "runtime": settings}
+                if o.problem:
+                    kwargs["problem"] = o.problem
+                self.component = get_registry().create("preconditioner", o.plugin, **kwargs)
+                self.component.setup(shape)
+                self._grid_in = np.zeros(shape)
+                self._grid_out = np.zeros(shape)
+                cycle = getattr(self.component, "cycle", {}) or {}
+            except Exception as exc:
+                error = exc
+                cycle = None
+        else:
+            cycle = None
+        error_text = comm.tompi4py().bcast(None if error is None else f"{type(error).__name__}: {error}", root=0)
+        if error is not None:
+            raise error
+        if error_text is not None:
+            raise AccelError(f"neural preconditioner set-up failed on rank 0: {error_text}")
+        cycle = comm.tompi4py().bcast(cycle, root=0)
+        pre = o.cycle_pre if o.cycle_pre >= 0 else int(cycle.get("pre", 0))
+        post = o.cycle_post if o.cycle_post >= 0 else int(cycle.get("post", 0))
+        omega = o.cycle_omega if o.cycle_omega > 0 else float(cycle.get("omega", 0.67))
+        self.cycle = TwoGridCycle(A, pre, post, omega)
+        self.using_fallback = False
+        self.setup_time = time.perf_counter() - t0
+        if comm.getRank() == 0:
+            log.info("neural PC ready: plugin %s, model %s, grid %s, cycle pre=%d post=%d omega=%.2f (%.3f s)",
+                     o.plugin, getattr(self.component, "model", "?"), shape, pre, post, omega, self.setup_time)
+
+    @_logged
+    def apply(self, pc, x, y):
+        t0 = time.perf_counter()
+        if self.using_fallback:
+            self.fallback_pc.apply(x, y)
+            return
+        if not self.cycle.apply(x, y, self._network):
+            self._switch_to_fallback(pc)
+            self.fallback_pc.apply(x, y)
+        self.applies += 1
+        self.apply_time += time.perf_counter() - t0
+
+    @_logged
+    def applyTranspose(self, pc, x, y):
+        # The cycle is not symmetric in general; its transpose is approximated by the cycle itself, which is what
+        # flexible methods that call it (none of the recommended ones do) can use.
+        self.apply(pc, x, y)
+
+    def view(self, pc, viewer):
+        o = self.opts or NeuralPCOptions()
+        viewer.printfASCII(f"  accel NeuralPC: plugin {o.plugin}, model {getattr(self.component, 'model', '(rank 0)')}\n")
+        if self.transfer is not None:
+            viewer.printfASCII(f"  grid {'x'.join(map(str, self.transfer.shape))}, transfer {type(self.transfer).__name__}\n")
+        if self.cycle is not None:
+            viewer.printfASCII(f"  Jacobi sweeps pre {self.cycle.pre} post {self.cycle.post} omega {self.cycle.omega}\n")
+        if self.applies:
+            viewer.printfASCII(f"  {self.applies} applies, {1e3 * self.apply_time / self.applies:.2f} ms each\n")
+        if self.using_fallback:
+            viewer.printfASCII(f"  using fallback PC {o.fallback} after a non-finite network output\n")
+
+    def reset(self, pc):
+        self._destroy_solver_parts()
+
+    def destroy(self, pc):
+        self._destroy_solver_parts()
+        if self._own_transfer and self.transfer is not None:
+            self.transfer.destroy()
+            self.transfer = None
+
+    # -- internals -------------------------------------------------------------------------------------------------
+    def _natural_transfer(self, pc, template) -> GridTransfer:
+        dm = attached_dm(pc)
+        if dm is not None and dm.getType() == "da":
+            return NaturalGridTransfer(template, dmda_grid_shape(dm), dmda=dm)
+        if self.opts.grid:
+            return NaturalGridTransfer(template, parse_grid_option(self.opts.grid))
+        raise GridError("the neural preconditioner cannot find the problem's grid: attach a DMDA to the KSP "
+                        "(KSPSetDM), pass -accel_grid NX,NY[,NZ] for a matrix in natural order, or use "
+                        "accel.accelerate() for a DOLFINx problem")
+
+    def _network(self, res, c) -> bool:
+        t0 = time.perf_counter()
+        self.transfer.to_grid(res, self._grid_in)
+        ok = True
+        t1 = time.perf_counter()
+        if self._grid_in is not None:
+            self.component.apply(self._grid_in, self._grid_out)
+            ok = bool(np.isfinite(self._grid_out).all())
+        t2 = time.perf_counter()
+        ok = res.getComm().tompi4py().bcast(ok, root=0)
+        if ok:
+            self.transfer.from_grid(self._grid_out, c, res)
+        self.transfer_time += (t1 - t0) + (time.perf_counter() - t2)
+        return ok
+
+    def _switch_to_fallback(self, pc):
+        from petsc4py import PETSc
+
+        kind = self.opts.fallback
+        if kind == "none":
+            raise AccelError("the network returned NaN/Inf and -accel_fallback is none; retrain or check the input, "
+                             "or set -accel_fallback jacobi")
+        message = f"accel NeuralPC: the network returned NaN/Inf; using the {kind!r} PC for the rest of this solve"
+        log.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        A, P = pc.getOperators()
+        fb = PETSc.PC().create(comm=pc.getComm())
+        try:
+            fb.setType(kind)
+        except PETSc.Error as exc:
+            fb.destroy()
+            raise AccelError(f"-accel_fallback {kind!r} is not a PETSc PC type") from exc
+        fb.setOperators(A, P)
+        fb.setUp()
+        self.fallback_pc = fb
+        self.using_fallback = True
+
+    def _destroy_solver_parts(self):
+        if self.cycle is not None:
+            self.cycle.destroy()
+            self.cycle = None
+        if self.fallback_pc is not None:
+            self.fallback_pc.destroy()
+            self.fallback_pc = None
+        self.using_fallback = False
+
+    # -- statistics --------------------------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        """Times in seconds, summed over applies since set-up (rank 0 holds the network figures)."""
+        comp = self.component
+        return {
+            "applies": self.applies,
+            "setup": self.setup_time,
+            "apply": self.apply_time,
+            "network": getattr(comp, "ort_time", 0.0),
+            "copies": getattr(comp, "copy_time", 0.0),
+            "gather_scatter": self.transfer_time,
+            "smoothing": self.cycle.smooth_time if self.cycle else 0.0,
+        }
+
+
+def read_options_prefixed(pc) -> NeuralPCOptions:
+    return read_options(NeuralPCOptions, (pc.getOptionsPrefix() or "") + "accel_")

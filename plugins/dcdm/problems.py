@@ -1,0 +1,129 @@
+"""The model problems the DCDM plugin ships networks for, assembled as scipy CSR matrices on structured grids.
+
+Grids hold unknowns only (Dirichlet points eliminated), in natural order: x fastest, i.e. a C-ordered array of
+shape (ny, nx) or (nz, ny, nx). Matrices are the unscaled finite-difference stencils (diagonal 2*dim in the
+interior), which keeps entries O(1) at every resolution.
+
+* ``poisson2d`` / ``poisson3d``: 5/7-point Laplacian, homogeneous Dirichlet on the whole boundary.
+* ``obstacles2d`` / ``obstacles3d``: pressure Poisson of an incompressible flow in a box with solid obstacles:
+  finite volumes, Neumann (no-flux) walls at the sides, bottom and around every solid cell, Dirichlet p=0 on the
+  top face (the open outlet). Solid cells keep an identity row so the grid stays structured.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from accel.errors import GridError
+
+PROBLEMS = ("poisson2d", "poisson3d", "obstacles2d", "obstacles3d")
+
+
+@dataclass
+class GridProblem:
+    name: str
+    shape: tuple[int, ...]        # C order, slowest axis first
+    matrix: sp.csr_matrix
+    solid: np.ndarray | None = None  # bool grid, True in solid cells (identity rows)
+
+    @property
+    def dim(self) -> int:
+        return len(self.shape)
+
+
+def _lap1d(n: int) -> sp.csr_matrix:
+    return sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1], format="csr")
+
+
+def poisson(shape: tuple[int, ...]) -> sp.csr_matrix:
+    """Dirichlet Laplacian on a C-ordered grid (Kronecker sum of 1D stencils)."""
+    mats = [_lap1d(n) for n in shape]
+    eye = [sp.identity(n, format="csr") for n in shape]
+    total = None
+    for axis in range(len(shape)):
+        factors = [mats[a] if a == axis else eye[a] for a in range(len(shape))]
+        term = factors[0]
+        for f in factors[1:]:
+            term = sp.kron(term, f, format="csr")
+        total = term if total is None else total + term
+    return total.tocsr()
+
+
+def obstacle_mask(shape: tuple[int, ...]) -> np.ndarray:
+    """Solid cells: a fixed set of spheres/disks in unit-box coordinates, the same at every resolution."""
+    centres = [(0.3, 0.35, 0.5), (0.65, 0.6, 0.4), (0.4, 0.75, 0.6)]
+    radii = [0.12, 0.15, 0.09]
+    axes = [(np.arange(n) + 0.5) / n for n in shape]          # cell centres, axis 0 slowest
+    grids = np.meshgrid(*axes, indexing="ij")
+    solid = np.zeros(shape, bool)
+    for c, rad in zip(centres, radii):
+        d2 = sum((g - c[len(shape) - 1 - a]) ** 2 for a, g in enumerate(grids))
+        solid |= d2 < rad**2
+    return solid
+
+
+def pressure_poisson(shape: tuple[int, ...], solid: np.ndarray) -> sp.csr_matrix:
+    """Finite-volume pressure Poisson on cells; axis 0 is vertical, its last layer borders the open top (p=0)."""
+    n = int(np.prod(shape))
+    idx = np.arange(n).reshape(shape)
+    fluid = ~solid
+    rows, cols, vals = [], [], []
+    diag = np.zeros(shape)
+    for axis in range(len(shape)):
+        lo = [slice(None)] * len(shape)
+        hi = [slice(None)] * len(shape)
+        lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+        lo, hi = tuple(lo), tuple(hi)
+        face = fluid[lo] & fluid[hi]                      # faces between two fluid cells couple them
+        a, b = idx[lo][face], idx[hi][face]
+        rows += [a, b]
+        cols += [b, a]
+        vals += [-np.ones(a.size), -np.ones(a.size)]
+        np.add.at(diag, lo, face)
+        np.add.at(diag, hi, face)
+    top = [slice(None)] * len(shape)
+    top[0] = -1
+    diag[tuple(top)] += 2.0 * fluid[tuple(top)]           # Dirichlet p=0 half a cell above the top layer
+    diag[solid] = 1.0
+    isolated = fluid & (diag == 0)
+    if isolated.any():
+        raise GridError(f"{int(isolated.sum())} fluid cells are enclosed by solid cells; the system is singular")
+    rows.append(idx.ravel())
+    cols.append(idx.ravel())
+    vals.append(diag.ravel())
+    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    return A
+
+
+def build(name: str, shape: tuple[int, ...]) -> GridProblem:
+    """Assemble a named problem on a grid of ``shape`` (unknowns only, C order)."""
+    shape = tuple(int(s) for s in shape)
+    if name not in PROBLEMS:
+        raise GridError(f"unknown problem {name!r}; valid: {', '.join(PROBLEMS)}")
+    dim = 3 if name.endswith("3d") else 2
+    if len(shape) != dim:
+        raise GridError(f"problem {name} is {dim}D but the grid {shape} has {len(shape)} axes")
+    if name.startswith("poisson"):
+        return GridProblem(name, shape, poisson(shape))
+    solid = obstacle_mask(shape)
+    return GridProblem(name, shape, pressure_poisson(shape, solid), solid)
+
+
+def to_petsc(A: sp.csr_matrix, comm=None):
+    """A distributed PETSc AIJ matrix with the rows of ``A`` split in contiguous blocks over ``comm``."""
+    from petsc4py import PETSc
+
+    comm = comm or PETSc.COMM_WORLD
+    n = A.shape[0]
+    M = PETSc.Mat().create(comm=comm)
+    M.setSizes(((PETSc.DECIDE, n), (PETSc.DECIDE, n)))
+    M.setType(PETSc.Mat.Type.AIJ)
+    M.setUp()
+    r0, r1 = M.getOwnershipRange()
+    local = A[r0:r1].tocsr()
+    local.sort_indices()
+    M.setPreallocationCSR((local.indptr.astype(PETSc.IntType), local.indices.astype(PETSc.IntType), local.data))
+    M.assemble()
+    return M

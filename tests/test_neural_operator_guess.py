@@ -1,0 +1,184 @@
+"""Training / fine-tuning / prediction commands end to end on tiny data, and surrogate initial guesses for KSPs."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from petsc4py import PETSc
+
+from accel.cli import main
+from accel.errors import AccelError, ModelError
+from accel.integrations.petsc.guess import GuessWarning, attach_guess, guess_from_options
+from accel.plugins.neural_operator.data import darcy, store
+
+GRID = 16
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("no")
+    data = d / "darcy.npz"
+    assert main(["data", "darcy", "--n", "48", "--grid", str(GRID), "--kind", "lognormal", "--out", str(data)]) == 0
+    out = d / "fno"
+    assert main(["train", "fno", "--data", str(data), "--out", str(out), "--epochs", "15", "--batch", "8",
+                 "--n-test", "8", "--lr", "5e-3", "--modes", "4", "4", "--width", "8", "--layers", "2",
+                 "--padding", "2"]) == 0
+    return data, out
+
+
+def test_train_writes_checkpoint_and_model_with_metadata(trained):
+    from accel import modelmeta
+
+    data, out = trained
+    meta = modelmeta.read(out.with_suffix(".onnx"))
+    assert meta.plugin == "neural_operator" and meta.problem == "darcy" and meta.dim == 2
+    assert meta.recipe.startswith("accel train fno --data")
+    assert meta.settings["test_rel_l2"] < 0.5  # 15 epochs on 40 samples: well below the zero predictor's 1.0
+
+
+def test_finetune_lowers_the_residual_and_reports_l2(trained, tmp_path, capsys):
+    data, out = trained
+    report = tmp_path / "ft.json"
+    assert main(["finetune", "--checkpoint", str(out.with_suffix(".pt")), "--data", str(data), "--samples", "2",
+                 "--iterations", "20", "--lr", "3e-3", "--json", str(report)]) == 0
+    assert "relative L2 on 2 held-out samples" in capsys.readouterr().out
+    r = json.loads(report.read_text())
+    for s in r["samples"]:
+        assert s["modes_after"] == [6, 6] and s["residual_after"] < s["residual_before"]
+
+
+def test_finetune_refuses_data_of_another_family(trained, tmp_path):
+    _, out = trained
+    other = tmp_path / "ns.npz"
+    store.save(other, "navier_stokes", {"n": 1}, {"w": np.zeros((1, 50, 16, 16), np.float32)})
+    with pytest.raises(AccelError, match="trained on 'darcy' data"):
+        main(["finetune", "--checkpoint", str(out.with_suffix(".pt")), "--data", str(other)])
+
+
+def test_predict_command(trained, tmp_path, capsys):
+    data, out = trained
+    assert main(["predict", "--model", str(out.with_suffix(".onnx")), "--input", str(data), "--samples", "4",
+                 "--problem", "darcy", "--out", str(tmp_path / "p.npy")]) == 0
+    assert "relative L2 vs the data" in capsys.readouterr().out
+    assert np.load(tmp_path / "p.npy").shape == (4, 1, GRID, GRID)
+    with pytest.raises(ModelError, match="not 'navier_stokes'"):
+        main(["predict", "--model", str(out.with_suffix(".onnx")), "--input", str(data), "--problem",
+              "navier_stokes", "--out", str(tmp_path / "q.npy")])
+
+
+def _problem(seed=5):
+    a = darcy.coefficient(np.random.default_rng(seed), GRID, "lognormal")
+    A = darcy.petsc_matrix(darcy.assemble(a))
+    b, x = A.createVecLeft(), A.createVecRight()
+    b.set(1.0)
+    u, _ = darcy.solve(a, rtol=1e-12)
+    return a, A, b, x, u
+
+
+def _solve(A, b, x, guess=None, inputs=None, pc="icc", **kw):
+    ksp = PETSc.KSP().create(PETSc.COMM_SELF)
+    ksp.setOperators(A)
+    ksp.setType("cg")
+    ksp.getPC().setType(pc)
+    ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
+    ksp.setTolerances(rtol=1e-8, atol=0.0)
+    x.zeroEntries()
+    report = attach_guess(ksp, guess, inputs, b, x, **kw) if guess is not None else None
+    ksp.solve(b, x)
+    its, reason = ksp.getIterationNumber(), ksp.getConvergedReason()
+    ksp.destroy()
+    assert reason > 0
+    return its, report
+
+
+def test_accurate_guess_cuts_iterations():
+    a, A, b, x, u = _problem()
+    cold, _ = _solve(A, b, x)
+    smooth = np.sin(np.pi * (np.arange(GRID) + 0.5) / GRID)
+    close = lambda inputs: u * (1 + 1e-4 * np.outer(smooth, smooth))  # noqa: E731 - a near-exact "surrogate"
+    warm, rep = _solve(A, b, x, close, a)
+    assert rep.used and rep.energy < 0 and rep.residual < 1e-2
+    assert warm <= 0.7 * cold
+    ref = np.linalg.norm(x.getArray() - u.ravel()) / np.linalg.norm(u)
+    assert ref < 1e-6
+
+
+def test_trained_surrogate_guess_is_used_and_logged(trained, caplog):
+    from accel.plugins.neural_operator.surrogate import Surrogate
+
+    _, out = trained
+    a, A, b, x, u = _problem()
+    cold, _ = _solve(A, b, x)
+    with caplog.at_level("INFO", logger="accel.integrations.petsc.guess"):
+        warm, rep = _solve(A, b, x, Surrogate(out.with_suffix(".onnx"), problem="darcy"), a)
+    assert rep.used and rep.energy < 0 and np.isfinite(rep.residual)
+    assert "surrogate initial guess: relative residual" in caplog.text
+    assert warm <= cold
+
+
+@pytest.mark.parametrize("criterion", ["energy", "residual"])
+def test_guess_worse_than_zero_is_discarded_with_a_warning(criterion):
+    a, A, b, x, u = _problem()
+    cold, _ = _solve(A, b, x)
+    wrong = lambda inputs: -3.0 * u  # noqa: E731 - e.g. a model of another sign convention or family
+    with pytest.warns(GuessWarning, match="discarded"):
+        its, rep = _solve(A, b, x, wrong, a, criterion=criterion)
+    assert not rep.used and rep.residual > 1.0 and its == cold
+
+
+def test_guess_input_errors():
+    a, A, b, x, u = _problem()
+    with pytest.raises(ValueError, match="predicted 64 values but the solution vector has 256"):
+        _solve(A, b, x, lambda inputs: np.ones((8, 8)), a)
+    bad = a.copy()
+    bad[0, 0] = np.nan
+
+
+def test_nan_input_and_wrong_family_model_are_refused(trained):
+    from accel.plugins.neural_operator.surrogate import Surrogate
+
+    _, out = trained
+    a, A, b, x, u = _problem()
+    bad = a.copy()
+    bad[2, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        _solve(A, b, x, Surrogate(out.with_suffix(".onnx")), bad)
+    with pytest.raises(ModelError, match="trained on the 'darcy' family"):
+        _solve(A, b, x, str(out.with_suffix(".onnx")), a, problem="navier_stokes")
+
+
+def test_guess_from_options(trained):
+    _, out = trained
+    a, A, b, x, u = _problem()
+    ksp = PETSc.KSP().create(PETSc.COMM_SELF)
+    ksp.setOptionsPrefix("nog_")
+    ksp.setOperators(A)
+    assert guess_from_options(ksp, a, b, x) is None  # -nog_accel_guess unset: nothing happens
+    opts = PETSc.Options()
+    opts["nog_accel_guess"] = str(out.with_suffix(".onnx"))
+    opts["nog_accel_guess_problem"] = "darcy"
+    try:
+        ksp.setType("cg")
+        rep = guess_from_options(ksp, a, b, x)
+        assert rep.used and ksp.getInitialGuessNonzero()
+        ksp.solve(b, x)
+        assert ksp.getConvergedReason() > 0
+    finally:
+        del opts["nog_accel_guess"]
+        del opts["nog_accel_guess_problem"]
+        ksp.destroy()
+
+
+def test_guess_under_mpi(trained, run_mpi):
+    _, out = trained
+    res = run_mpi(2, ["examples/neural_operator/darcy_guess.py", str(out.with_suffix(".onnx")), "--grid", str(GRID),
+                      "--samples", "2"])
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("sample")]
+    assert len(lines) == 2 and all("used True" in ln for ln in lines)
+    for ln in lines:
+        cold = int(ln.split("cold ")[1].split(" its")[0])
+        warm = int(ln.split("guess ")[1].split(" its")[0])
+        assert warm <= cold
