@@ -100,6 +100,26 @@ def test_round_trip_with_padding_and_boundary_rows(cell):
     t.destroy()
 
 
+def test_grid_view_round_trip_without_copies():
+    V = make_space("tetrahedron")
+    t = BoxGridTransfer(V)
+    view = t.grid_view()
+    assert view is not None and view.shape == t.shape
+    u = fem.Function(V)
+    u.interpolate(field)
+    vec = compat.petsc_vec(u)
+    t.to_grid(vec, view)  # the PC passes the view as out ...
+    assert np.allclose(view, field(grid_points(t)))
+    view *= 3.0  # ... works in place ...
+    y = vec.duplicate()
+    t.from_grid(view, y, vec)  # ... and passes it back as g
+    expect = 3.0 * vec.array_r
+    expect[t._boundary] = vec.array_r[t._boundary]
+    assert np.allclose(y.array_r, expect)
+    assert BoxGridTransfer(V, multiple=8).grid_view() is None  # padded: the PC's own buffers
+    t.destroy()
+
+
 def _fd_operator(cell, t):
     """The interior block of the expected FE stiffness matrix on the lattice (x fastest), from 1D factors."""
     n = [p - 2 for p in t.points]

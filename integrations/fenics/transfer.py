@@ -94,7 +94,11 @@ class BoxGridTransfer(GridTransfer):
         self._ngrid = int(np.prod(self.shape))
         nloc = self._ngrid if self.comm.rank == 0 else 0
         self._grid = PETSc.Vec().createMPI((nloc, self._ngrid), comm=self.comm)
-        self._grid_back = self._grid.duplicate()  # separate vector: the pad of _grid stays zero for ever
+        padded = self.shape != self.interior_shape
+        # With a pad, answers come back through a second vector so the pad of _grid stays zero for ever; without
+        # one, the PC may work in _grid's own memory (grid_view) and no copy is made either way.
+        self._grid_back = self._grid.duplicate() if padded else self._grid
+        self._view = self._grid.getArray().reshape(self.shape) if self.comm.rank == 0 and not padded else None
         is_from = PETSc.IS().createGeneral(rows, comm=self.comm)
         is_to = PETSc.IS().createGeneral(pos.astype(PETSc.IntType), comm=self.comm)
         self._scatter = PETSc.Scatter().create(self._vec_layout, is_from, self._grid, is_to)
@@ -170,20 +174,27 @@ class BoxGridTransfer(GridTransfer):
         from petsc4py import PETSc
 
         self._scatter.scatter(x, self._grid, PETSc.InsertMode.INSERT_VALUES, PETSc.ScatterMode.FORWARD)
-        if out is not None:
+        if out is not None and out is not self._view:
             np.copyto(out.reshape(-1), self._grid.array_r, casting="unsafe")
 
     def from_grid(self, g, y, x):
         from petsc4py import PETSc
 
-        if self.comm.rank == 0:
+        if self.comm.rank == 0 and g is not self._view:
             self._grid_back.array_w[:] = np.asarray(g).reshape(-1)
         self._scatter.scatter(self._grid_back, y, PETSc.InsertMode.INSERT_VALUES, PETSc.ScatterMode.REVERSE)
         if len(self._boundary):
             yb = x.array_r[self._boundary]
             y.array_w[self._boundary] = yb if self._inv_diag_b is None else yb * self._inv_diag_b
 
+    def grid_view(self):
+        """Rank 0: the gather vector's memory as a grid array (None elsewhere, and when the grid is padded)."""
+        return self._view
+
     def destroy(self):
+        self._view = None
+        if self._grid_back is self._grid:
+            self._grid_back = None
         for name in ("_scatter", "_grid", "_grid_back", "_vec_layout"):
             obj = getattr(self, name, None)
             if obj is not None:
