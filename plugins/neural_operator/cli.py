@@ -113,11 +113,22 @@ def _add_train(train) -> None:
     p.set_defaults(func=_cmd_train)
 
 
-def _recipe() -> str:
-    import shlex
-    import sys
+_TRAIN_OPTS = ("data", "out", "epochs", "batch", "lr", "n_train", "n_test", "modes", "width", "layers", "padding",
+               "in_frames", "out_frames", "seed", "threads")
 
-    return "accel " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+def _recipe(args) -> str:
+    """The command that reproduces this training run (stored in the model's metadata)."""
+    import shlex
+
+    parts = ["accel", "train", "fno"]
+    for name in _TRAIN_OPTS:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        parts.append("--" + name.replace("_", "-"))
+        parts += [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def _cmd_train(args) -> int:
@@ -130,7 +141,7 @@ def _cmd_train(args) -> int:
         model["modes"] = tuple(args.modes)
     cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, batch=args.batch, lr=args.lr,
                       n_train=args.n_train, n_test=args.n_test, seed=args.seed, threads=args.threads, model=model,
-                      in_frames=args.in_frames, out_frames=args.out_frames, recipe=_recipe())
+                      in_frames=args.in_frames, out_frames=args.out_frames, recipe=_recipe(args))
     with tqdm(total=args.epochs, desc="training", unit="epoch") as bar:
         def progress(epoch, loss):
             bar.update(1)
