@@ -14,8 +14,6 @@ Points are stored as ``(dim, n)`` arrays so each coordinate is one contiguous ro
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from accel.errors import AccelError
@@ -355,8 +353,3 @@ def star_distance_bound(X, c1, c2, scale, rmin, d1max, d2max, table, offset, inv
     if not np.isscalar(offset) or offset:
         i += offset
     return np.maximum(b, table.take(i).astype(X.dtype, copy=False)), phi, th
-
-
-def inradius_or_default(domain: Domain) -> float:
-    r = domain.inradius()
-    return r if r > 0 and math.isfinite(r) else float(np.min(domain.bounds[1] - domain.bounds[0]) / 2)
