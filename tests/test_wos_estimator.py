@@ -115,6 +115,13 @@ def test_mesh_boundaries_through_fcpw():
     g = get_problem("disk-harmonic").boundary
     t = np.linspace(0, 2 * np.pi, 512, endpoint=False)
     poly = MeshDomain(np.stack([np.cos(t), np.sin(t)], 1), np.stack([np.arange(512), (np.arange(512) + 1) % 512], 1))
+    # the grid-accelerated radius is a lower bound on fcpw's exact distance, and exact near the boundary
+    Y = np.random.default_rng(0).uniform(-1, 1, (2, 5000)).astype(np.float32)
+    Y = Y[:, np.hypot(Y[0], Y[1]) < 0.99]
+    fast, exact = poly.radius(Y), poly._exact(Y)
+    assert np.all(fast <= exact + 1e-6) and np.median(fast / exact) > 0.9
+    near = exact < 0.01
+    assert np.allclose(fast[near], exact[near])
     X = np.array([[0.2, 0.3], [-0.5, 0.1]])
     res = WalkOnSpheres(poly, g, settings=WoSSettings(walks=10000, seed=1)).solve(X)
     assert np.all(np.abs(res.value - g(X)) < 4 * res.stderr + 1e-3)

@@ -14,7 +14,7 @@ from .domains import Domain, DomainError
 class MeshDomain(Domain):
     """Interior of a closed boundary mesh: ``vertices`` (n, dim) and ``cells`` (m, dim) vertex indices."""
 
-    def __init__(self, vertices, cells, check: bool = True):
+    def __init__(self, vertices, cells, check: bool = True, grid_nodes: int | None = None):
         import fcpw
 
         V = np.asarray(vertices, dtype=np.float64)
@@ -39,6 +39,7 @@ class MeshDomain(Domain):
             scene.set_object_triangles(np.asfortranarray(self.cells), 0)
         scene.build(fcpw.aggregate_type.bvh_surface_area, True)
         self.scene = scene
+        self._build_grid(grid_nodes if grid_nodes is not None else (1 << 16 if self.dim == 2 else 1 << 17))
         if check and not np.any(self.contains(_interior_probe(self))):
             raise DomainError("the boundary mesh encloses no sample point: is it closed (watertight)?")
 
@@ -48,10 +49,50 @@ class MeshDomain(Domain):
         self.scene.find_closest_points(Q, np.full(Q.shape[0], np.inf, dtype=np.float32), L)
         return L
 
-    def radius(self, X):
+    def _exact(self, X):
         L = self._query(X)
         return np.fromiter((i.d for i in L), dtype=X.dtype if X.dtype in (np.float32, np.float64) else np.float64,
                            count=X.shape[1])
+
+    def _build_grid(self, nodes: int):
+        """Exact distances at the nodes of a uniform grid, so most walk steps skip the BVH.
+
+        The distance is 1-Lipschitz, so ``d(x) >= d(node) - |x - node|`` for the nearest node: a safe radius. Only
+        where that bound drops below two cell widths (the last few steps of a walk, near the boundary) is fcpw
+        asked for the exact distance.
+        """
+        if nodes <= 0:
+            self._grid = None
+            return
+        lo, hi = self.bounds
+        per_axis = max(8, int(round(nodes ** (1 / self.dim))))
+        h = float(np.max(hi - lo)) / (per_axis - 3)
+        origin = lo - h
+        shape = tuple(int(np.ceil((hi[i] - origin[i]) / h)) + 2 for i in range(self.dim))
+        axes = [origin[i] + h * np.arange(shape[i]) for i in range(self.dim)]
+        G = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")])
+        self._grid = (origin, h, shape, self._exact(G.astype(np.float32)).astype(np.float32))
+        self._strides = np.array([int(np.prod(shape[i + 1:])) for i in range(self.dim)])
+        self._near = 2 * h
+
+    def radius(self, X):
+        if self._grid is None:
+            return self._exact(X)
+        origin, h, shape, D = self._grid
+        t = X.dtype.type
+        flat = None
+        dist2 = None
+        for i in range(self.dim):
+            k = np.rint((X[i] - t(origin[i])) * t(1 / h))
+            off = X[i] - (k * t(h) + t(origin[i]))
+            dist2 = off * off if dist2 is None else dist2 + off * off
+            k = np.clip(k, 0, shape[i] - 1).astype(np.int64)
+            flat = k * self._strides[i] if flat is None else flat + k * self._strides[i]
+        r = D.take(flat).astype(X.dtype, copy=False) - np.sqrt(dist2)
+        near = np.flatnonzero(r < t(self._near))
+        if near.size:
+            r[near] = self._exact(X.take(near, axis=1))
+        return r
 
     def closest(self, X):
         L = self._query(X)
@@ -62,11 +103,11 @@ class MeshDomain(Domain):
         Q = np.ascontiguousarray(X.T, dtype=np.float32)
         inside = np.fromiter((self.scene.contains(q) for q in Q), dtype=bool, count=Q.shape[0])
         if tol > 0:
-            inside |= self.radius(X) <= tol
+            inside |= self._exact(X) <= tol
         return inside
 
     def sdf(self, X):
-        d = self.radius(X).astype(np.float64)
+        d = self._exact(X).astype(np.float64)
         return np.where(self.contains(X), -d, d)
 
 
