@@ -4,6 +4,7 @@ A plain DOLFINx script; the neural preconditioner is the one ``accel.accelerate(
 
     python examples/fenics/poisson_variable_coefficient.py            # accelerated
     python examples/fenics/poisson_variable_coefficient.py --classical # the same script with CG + ICC
+    python examples/fenics/poisson_variable_coefficient.py --options-only # no accel line: petsc_options alone
     mpirun -n 2 python examples/fenics/poisson_variable_coefficient.py
 """
 import argparse
@@ -23,6 +24,7 @@ parser.add_argument("--cell", default="triangle", choices=["triangle", "quadrila
 parser.add_argument("--rtol", type=float, default=1e-8)
 parser.add_argument("--model", default=None, help="ONNX model (default: the shipped 2D Poisson model)")
 parser.add_argument("--classical", action="store_true", help="solve with CG + ICC instead (no accel line)")
+parser.add_argument("--options-only", action="store_true", help="the neural PC from petsc_options alone")
 args = parser.parse_args()
 
 comm = MPI.COMM_WORLD
@@ -42,10 +44,16 @@ bc = fem.dirichletbc(g, fem.locate_dofs_topological(V, 1, facets))
 if args.classical:
     options = {"ksp_type": "cg", "pc_type": "bjacobi", "sub_pc_type": "icc", "ksp_rtol": args.rtol,
                "ksp_norm_type": "unpreconditioned"}
+elif args.options_only:
+    options = {"ksp_type": "fcg", "ksp_fcg_mmax": 2, "ksp_fcg_truncation_type": "standard",
+               "ksp_norm_type": "unpreconditioned", "ksp_rtol": args.rtol, "pc_type": "python",
+               "pc_python_type": "accel.integrations.fenics.pc.FenicsNeuralPC"}
+    if args.model:
+        options["accel_model"] = args.model
 else:
     options = {"ksp_rtol": args.rtol}
 problem = LinearProblem(a, L, bcs=[bc], petsc_options=options)
-if not args.classical:
+if not (args.classical or args.options_only):
     accel.accelerate(problem, model=args.model)  # <- the one accel line
 
 t0 = time.perf_counter()
