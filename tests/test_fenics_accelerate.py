@@ -158,6 +158,16 @@ def test_petsc_options_alone_without_a_dolfinx_problem_is_refused(models):
     A.destroy()
 
 
+def test_snes_target_gets_the_pc_on_its_ksp(models):
+    msh = mesh.create_unit_square(MPI.COMM_WORLD, 8, 8)
+    snes = PETSc.SNES().create(MPI.COMM_WORLD)
+    assert accel.accelerate(snes, space=fem.FunctionSpace(msh, ("Lagrange", 1)), model=models[2]) is snes
+    ksp = snes.getKSP()
+    assert ksp.getType() == "fcg" and ksp.getPC().getType() == "python"
+    assert ksp.getPC().getPythonContext().transfer.shape == (7, 7)
+    snes.destroy()
+
+
 # -- bad input -------------------------------------------------------------------------------------------------------
 def _ksp():
     ksp = PETSc.KSP().create(MPI.COMM_WORLD)

@@ -42,10 +42,8 @@ def _resolve(target, space):
     kind = type(target).__name__
     if isinstance(target, PETSc.KSP):
         return target, space, "KSP"
-    if isinstance(target, PETSc.SNES):
-        return target.getKSP(), space, "SNES"
-    if hasattr(target, "krylov_solver"):  # dolfinx.nls.petsc.NewtonSolver (0.5 .. 0.9)
-        return target.krylov_solver, space, kind
+    if isinstance(target, PETSc.SNES) or hasattr(target, "krylov_solver"):  # SNES; NewtonSolver (0.5 .. 0.9)
+        return compat.newton_ksp(target), space, kind
     solver = getattr(target, "solver", None)
     if isinstance(solver, PETSc.KSP):  # LinearProblem (every version)
         return solver, space if space is not None else compat.problem_space(target), kind
