@@ -39,6 +39,14 @@ def run(args) -> int:
                                   stages=args.stages, seed=seed, width=args.width, depth=args.depth,
                                   sampler_options=opts.get(sampler, {}), eval_points=args.eval_points)
                 res = Trainer(cfg).run()
+                if args.save_models and seed == 0:
+                    from accel.plugins.aas.export import export_onnx
+
+                    recipe = (f".venv/bin/python benchmarks/aas_compare.py --problem {args.problem} --samplers {sampler} "
+                              f"--seeds 0 --points {points} --steps {args.steps} --stages {args.stages} "
+                              f"--save-models DIR")
+                    export_onnx(res.model, Path(args.save_models) / f"{args.problem}_{sampler}_{points}.onnx",
+                                res.problem, recipe=recipe, settings={"sampler": sampler, "metrics": res.metrics})
                 curve = [[h["wall_s"], h["step"], h["rel_l2"], h["region_rel_l2"], h["background_rms"]]
                          for h in res.history if "rel_l2" in h]
                 row.update(metrics=res.metrics, curve=curve, width=args.width, depth=args.depth)
@@ -93,6 +101,7 @@ def main(argv=None) -> int:
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--eval-points", type=int, default=20000)
     p.add_argument("--sampler-options", default="", help='JSON: {"aas": {"uniform_fraction": 0.5}}')
+    p.add_argument("--save-models", default="", help="export the seed-0 networks to ONNX files in this folder")
     p.add_argument("--out", default="benchmarks/results/aas.jsonl")
     p.add_argument("--report", nargs="*", metavar="JSONL", help="print the tables from these result files and exit")
     args = p.parse_args(argv)

@@ -39,9 +39,10 @@ class TrainConfig:
     sigma: float = 10.0  # their frequency scale
     seed: int = 0
     threads: int = 1
-    # residual normalisation: r / (|f| + floor * scale). With the plain r / scale, a smooth background error of
-    # 0.1 costs ~1e-8 of loss next to the peak's ~1e-2, and the flat region drifts; "relative" puts them on par.
-    residual_floor: float = 0.01  # 0 or less: plain r / scale
+    # residual normalisation: r / scale (floor 0, the default), or r / (|f| + floor * scale), which weights the flat
+    # background like the peak. Measured on the peak problem: floor 1e-3..1e-2 stalls at u = 0 (the few peak points
+    # cannot outweigh the many background points), so the default is the plain scale.
+    residual_floor: float = 0.0
     sampler_options: dict = field(default_factory=dict)
     eval_points: int = 20000  # uniform evaluation points (2D: a grid of about this many)
     log_samples: int = 2000  # sample positions kept per stage in the log
