@@ -68,9 +68,12 @@ def residual_loss(model, x: torch.Tensor, family: str, cfg: FinetuneConfig) -> t
 
 
 def finetune(model, x: torch.Tensor, family: str, cfg: FinetuneConfig, y: torch.Tensor | None = None,
-             progress=None) -> tuple[torch.nn.Module, dict]:
-    """Fine-tune on the batch ``x`` (one sample for per-sample fine-tuning); ``y`` only for the report."""
-    tuned = widen_last_layer(model, cfg.modes, tuple(x.shape[-2:]))
+             progress=None, widen: bool = True) -> tuple[torch.nn.Module, dict]:
+    """Fine-tune on the batch ``x`` (one sample for per-sample fine-tuning); ``y`` only for the report.
+
+    widen=False continues on a model already returned by this function (its last layer is the trainable one).
+    """
+    tuned = widen_last_layer(model, cfg.modes, tuple(x.shape[-2:])) if widen else model
     params = [p for p in tuned.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     report = {"modes_before": list(model.spectral[-1].modes), "modes_after": list(tuned.spectral[-1].modes)}
