@@ -29,3 +29,24 @@ def mpirun(n: int, args: list[str], timeout: float = 300, env: dict | None = Non
 @pytest.fixture
 def run_mpi():
     return mpirun
+
+
+@pytest.fixture(scope="session")
+def tiny_dcdm_models(tmp_path_factory):
+    """Tiny DCDM models trained here in seconds: a 2D Poisson one, a 3D one and one whose output is NaN."""
+    import torch
+
+    from accel.plugins.dcdm.export import export
+    from accel.plugins.dcdm.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("models")
+    cycle = {"pre": 2, "post": 2, "omega": 0.67}
+    net2, hist2 = train(TrainConfig(problem="poisson2d", grid=(32, 32), width=8, steps=150, samples=128, ritz=64,
+                                    lr=3e-3, threads=1))
+    export(net2, root / "p2.onnx", "poisson2d", (32, 32), cycle, "tests: tiny 2D")
+    net3, _ = train(TrainConfig(problem="poisson3d", grid=(8, 8, 8), width=4, steps=5, samples=16, ritz=16, threads=1))
+    export(net3, root / "p3.onnx", "poisson3d", (8, 8, 8), cycle, "tests: tiny 3D")
+    with torch.no_grad():
+        net2.out.weight.fill_(float("nan"))
+    export(net2, root / "nan2.onnx", "poisson2d", (32, 32), cycle, "tests: NaN output")
+    return {"p2": root / "p2.onnx", "p3": root / "p3.onnx", "nan2": root / "nan2.onnx", "net2_history": hist2}

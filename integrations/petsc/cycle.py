@@ -32,7 +32,8 @@ class TwoGridCycle:
         self.smooth_time = 0.0
 
     def apply(self, r, z, network) -> bool:
-        """z <- cycle(r); ``network(res, c)`` fills c. Returns False when the network produced a non-finite value."""
+        """z <- cycle(r); ``network(res, c)`` fills c (the network, or the next level's correction). Returns False
+        when the network produced a non-finite value."""
         t = time.perf_counter()
         A, res, c, Ac = self.A, self.res, self.c, self.Ac
         if self.pre:
@@ -69,3 +70,58 @@ class TwoGridCycle:
     def destroy(self):
         for v in (self.dinv, self.res, self.c, self.Ac):
             v.destroy()
+
+
+class MultilevelCycle:
+    """Levels of line-searched Jacobi cycles over a grid hierarchy, the network's cycle at the coarsest level.
+
+    Level l smooths with A_l, restricts its residual with P_l^T, corrects with P_l times the next level's cycle,
+    line-searches that correction and smooths again; A_{l+1} = P_l^T A_l P_l (Galerkin). With no interpolations this
+    is exactly :class:`TwoGridCycle`. Takes ownership of the interpolation matrices.
+    """
+
+    def __init__(self, A, interpolations, pre: int, post: int, omega: float):
+        self.P = list(interpolations)
+        self.ops = []
+        self.cycles = []
+        op = A
+        for P in self.P:
+            self.cycles.append(TwoGridCycle(op, pre, post, omega))
+            op = op.PtAP(P)
+            self.ops.append(op)
+        self.cycles.append(TwoGridCycle(op, pre, post, omega))
+        self.rc = [P.createVecRight() for P in self.P]
+        self.ec = [P.createVecRight() for P in self.P]
+        self.pre, self.post, self.omega = pre, post, omega
+
+    @property
+    def coarsest_operator(self):
+        return self.cycles[-1].A
+
+    @property
+    def smooth_time(self) -> float:
+        return sum(c.smooth_time for c in self.cycles)
+
+    def apply(self, r, z, network) -> bool:
+        return self._apply(0, r, z, network)
+
+    def _apply(self, level, r, z, network) -> bool:
+        if level == len(self.P):
+            return self.cycles[level].apply(r, z, network)
+        P, rc, ec = self.P[level], self.rc[level], self.ec[level]
+
+        def correction(res, c):
+            P.multTranspose(res, rc)
+            if not self._apply(level + 1, rc, ec, network):
+                return False
+            P.mult(ec, c)
+            return True
+
+        return self.cycles[level].apply(r, z, correction)
+
+    def destroy(self):
+        for c in self.cycles:
+            c.destroy()
+        for obj in self.ops + self.P + self.rc + self.ec:
+            obj.destroy()
+        self.cycles, self.ops, self.P, self.rc, self.ec = [], [], [], [], []

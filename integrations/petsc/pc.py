@@ -17,7 +17,8 @@ from accel.errors import AccelError, GridError, SolverConfigError
 from accel.registry import get_registry
 from accel.runtime import RuntimeSettings
 
-from .cycle import TwoGridCycle
+from .cycle import MultilevelCycle
+from .hierarchy import auto_levels, coarse, interpolation, petsc_interpolation
 from .dm import attached_dm
 from .options import FLEXIBLE_KSP, ksp_type_from_options, read_options
 from .transfer import GridTransfer, NaturalGridTransfer, dmda_grid_shape, parse_grid_option
@@ -37,6 +38,7 @@ class NeuralPCOptions:
     cycle_pre: int = -1
     cycle_post: int = -1
     cycle_omega: float = -1.0
+    levels: int = -1
     check_ksp: bool = True
 
 
@@ -73,6 +75,8 @@ class NeuralPC:
     ``-accel_cycle_pre N``, ``-accel_cycle_post N``, ``-accel_cycle_omega W``
                                  Jacobi sweeps around the network and their weight (default: as trained, from the
                                  model's metadata; 0 and 0 give plain DCDM)
+    ``-accel_levels N``          grid levels above the network's (default -1: as many halvings as bring the grid
+                                 down to the model's training grid; 0 runs the network's cycle on the fine grid)
     ``-accel_check_ksp BOOL``    refuse non-flexible KSP types found in the options database (default true)
 
     The network is nonlinear: use a flexible Krylov method (fcg, pipefcg, fgmres, gcr). Under MPI the residual is
@@ -83,9 +87,11 @@ class NeuralPC:
     def __init__(self):
         self.opts: NeuralPCOptions | None = None
         self.transfer: GridTransfer | None = None
+        self.component_kwargs: dict = {}  # extra arguments for the component's factory (set from Python)
         self._own_transfer = False
         self.component = None
-        self.cycle: TwoGridCycle | None = None
+        self.cycle: MultilevelCycle | None = None
+        self.levels = 0
         self.fallback_pc = None
         self.using_fallback = False
         self.applies = 0
@@ -116,47 +122,66 @@ class NeuralPC:
         A, _ = pc.getOperators()
         self._destroy_solver_parts()
         comm = A.getComm()
-        template = A.createVecLeft()
-        try:
-            if self.transfer is None:
-                self.transfer = self._natural_transfer(pc, template)
-                self._own_transfer = True
-        finally:
-            template.destroy()
-        shape = self.transfer.shape
+        mpi = comm.tompi4py()
         # Only rank 0 holds the network; every rank must agree on success before any collective call.
-        error = None
-        if comm.getRank() == 0:
-            try:
+        hint = None
+        with _agree(mpi, "creating the preconditioner component"):
+            if comm.getRank() == 0:
                 settings = RuntimeSettings.parse(o.providers, o.threads)
-                kwargs = {"model": o.model or None, "runtime": settings}
+                kwargs = {"model": o.model or None, "runtime": settings, **self.component_kwargs}
                 if o.problem:
                     kwargs["problem"] = o.problem
                 self.component = get_registry().create("preconditioner", o.plugin, **kwargs)
-                self.component.setup(shape)
-                self._grid_in = np.zeros(shape)
-                self._grid_out = np.zeros(shape)
+        preset = self.transfer is not None and not self._own_transfer
+        shape, dmda = (self.transfer.shape, None) if preset else self._grid(pc, A)
+        with _agree(mpi, "reading the model"):
+            if comm.getRank() == 0 and hasattr(self.component, "preferred_grid"):
+                hint = self.component.preferred_grid(len(shape))
+        hint = mpi.bcast(hint, root=0)
+        levels = o.levels if o.levels >= 0 else auto_levels(shape, *(hint or (None, 1)))
+        if levels and preset:
+            log.info("the preset transfer %s maps to one grid only: the network runs at the fine level",
+                     type(self.transfer).__name__)
+            levels = 0
+        interps, net_shape, template = [], shape, A.createVecLeft()
+        try:
+            for level in range(levels):
+                rows = None
+                if level == 0 and dmda is not None:
+                    r0, r1 = template.getOwnershipRange()
+                    rows = dmda.getAO().petsc2app(np.arange(r0, r1, dtype=PETSc_int()))
+                interps.append(petsc_interpolation(interpolation(net_shape), template, rows))
+                net_shape = coarse(net_shape)
+                template.destroy()
+                template = interps[-1].createVecRight()
+            if not preset:
+                if self.transfer is not None:
+                    self.transfer.destroy()
+                self.transfer = NaturalGridTransfer(template, net_shape, dmda=dmda if levels == 0 else None)
+                self._own_transfer = True
+        finally:
+            template.destroy()
+        cycle = None
+        with _agree(mpi, "setting up the network"):
+            if comm.getRank() == 0:
+                self.component.setup(net_shape)
+                view = self.transfer.grid_view()
+                # The component reads its whole input before writing, so input and output may share the view.
+                self._grid_in = view if view is not None else np.zeros(net_shape)
+                self._grid_out = view if view is not None else np.zeros(net_shape)
                 cycle = getattr(self.component, "cycle", {}) or {}
-            except Exception as exc:
-                error = exc
-                cycle = None
-        else:
-            cycle = None
-        error_text = comm.tompi4py().bcast(None if error is None else f"{type(error).__name__}: {error}", root=0)
-        if error is not None:
-            raise error
-        if error_text is not None:
-            raise AccelError(f"neural preconditioner set-up failed on rank 0: {error_text}")
-        cycle = comm.tompi4py().bcast(cycle, root=0)
+        cycle = mpi.bcast(cycle, root=0)
         pre = o.cycle_pre if o.cycle_pre >= 0 else int(cycle.get("pre", 0))
         post = o.cycle_post if o.cycle_post >= 0 else int(cycle.get("post", 0))
         omega = o.cycle_omega if o.cycle_omega > 0 else float(cycle.get("omega", 0.67))
-        self.cycle = TwoGridCycle(A, pre, post, omega)
+        self.cycle = MultilevelCycle(A, interps, pre, post, omega)
+        self.levels = levels
         self.using_fallback = False
         self.setup_time = time.perf_counter() - t0
         if comm.getRank() == 0:
-            log.info("neural PC ready: plugin %s, model %s, grid %s, cycle pre=%d post=%d omega=%.2f (%.3f s)",
-                     o.plugin, getattr(self.component, "model", "?"), shape, pre, post, omega, self.setup_time)
+            log.info("neural PC ready: plugin %s, model %s, grid %s, %d level(s) above the network's grid %s, "
+                     "cycle pre=%d post=%d omega=%.2f (%.3f s)", o.plugin, getattr(self.component, "model", "?"), shape,
+                     levels, net_shape, pre, post, omega, self.setup_time)
 
     @_logged
     def apply(self, pc, x, y):
@@ -198,12 +223,17 @@ class NeuralPC:
             self.transfer = None
 
     # -- internals -------------------------------------------------------------------------------------------------
-    def _natural_transfer(self, pc, template) -> GridTransfer:
+    def _grid(self, pc, A):
+        """(C-ordered grid shape, DMDA or None) of a problem in natural or DMDA order."""
         dm = attached_dm(pc)
         if dm is not None and dm.getType() == "da":
-            return NaturalGridTransfer(template, dmda_grid_shape(dm), dmda=dm)
+            return dmda_grid_shape(dm), dm
         if self.opts.grid:
-            return NaturalGridTransfer(template, parse_grid_option(self.opts.grid))
+            shape = parse_grid_option(self.opts.grid)
+            if int(np.prod(shape)) != A.getSize()[0]:
+                raise GridError(f"the operator has {A.getSize()[0]} rows but the grid {'x'.join(map(str, shape))} has "
+                                f"{int(np.prod(shape))} points; fix -accel_grid (NX,NY[,NZ] with x first)")
+            return shape, None
         raise GridError("the neural preconditioner cannot find the problem's grid: attach a DMDA to the KSP "
                         "(KSPSetDM), pass -accel_grid NX,NY[,NZ] for a matrix in natural order, or use "
                         "accel.accelerate() for a DOLFINx problem")
@@ -267,6 +297,32 @@ class NeuralPC:
             "gather_scatter": self.transfer_time,
             "smoothing": self.cycle.smooth_time if self.cycle else 0.0,
         }
+
+
+class _agree:
+    """Run a block on the ranks that have work in it, then make every rank raise if any rank failed, so no rank is
+    left waiting in a collective call that the failed one never makes."""
+
+    def __init__(self, mpi, what: str):
+        self.mpi, self.what = mpi, what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        failed = self.mpi.allgather(None if exc is None else f"{type(exc).__name__}: {exc}")
+        if exc is not None:
+            return False  # re-raise the original exception on the rank that failed
+        bad = [f for f in failed if f is not None]
+        if bad:
+            raise AccelError(f"neural preconditioner set-up failed on another rank while {self.what}: {bad[0]}")
+        return False
+
+
+def PETSc_int():
+    from petsc4py import PETSc
+
+    return PETSc.IntType
 
 
 def read_options_prefixed(pc) -> NeuralPCOptions:

@@ -31,6 +31,11 @@ class GridTransfer(abc.ABC):
     def from_grid(self, g: np.ndarray | None, y, x) -> None:
         """Set PETSc vector ``y`` from grid ``g`` (rank 0); rows off the grid get their value from ``x``."""
 
+    def grid_view(self) -> np.ndarray | None:
+        """Optional: an array (rank 0) aliasing the transfer's own gather buffer. The PC passes it as ``out`` to
+        ``to_grid`` and as ``g`` to ``from_grid``, and the transfer then skips its copies. None: use PC buffers."""
+        return None
+
     def destroy(self) -> None:
         """Free the PETSc objects this transfer created."""
 
@@ -58,6 +63,10 @@ class NaturalGridTransfer(GridTransfer):
         source = self._natural if dmda is not None else template
         self._scatter, self._zero = PETSc.Scatter.toZero(source)
         self._rank = template.getComm().getRank()
+        self._view = self._zero.getArray().reshape(self.shape) if self._rank == 0 else None
+
+    def grid_view(self):
+        return self._view
 
     def to_grid(self, x, out):
         src = x
@@ -65,12 +74,12 @@ class NaturalGridTransfer(GridTransfer):
             self._dmda.globalToNatural(x, self._natural)
             src = self._natural
         self._scatter.scatter(src, self._zero, addv=False, mode=False)
-        if self._rank == 0:
-            out[...] = self._zero.getArray(readonly=True).reshape(self.shape)
+        if self._rank == 0 and out is not self._view:
+            out[...] = self._view
 
     def from_grid(self, g, y, x):
-        if self._rank == 0:
-            self._zero.getArray()[:] = g.ravel()
+        if self._rank == 0 and g is not self._view:
+            self._view[...] = g
         dst = self._natural if self._dmda is not None else y
         self._scatter.scatter(self._zero, dst, addv=False, mode=True)
         if self._dmda is not None:
@@ -80,7 +89,7 @@ class NaturalGridTransfer(GridTransfer):
         for obj in (self._scatter, self._zero, self._natural):
             if obj is not None:
                 obj.destroy()
-        self._scatter = self._zero = self._natural = None
+        self._scatter = self._zero = self._natural = self._view = None
 
 
 def dmda_grid_shape(dm) -> tuple[int, ...]:

@@ -16,7 +16,11 @@ MODEL_DIR = Path(__file__).parent / "models"
 @hookimpl
 def accel_components():
     return [ComponentSpec("dcdm", "preconditioner", "accel.plugins.dcdm.preconditioner:DCDMPreconditioner",
-                          "deep conjugate-direction network inside a Jacobi two-grid cycle (use with FCG)")]
+                          "deep conjugate-direction network inside a Jacobi two-grid cycle (use with FCG)"),
+            ComponentSpec("twogrid-exact", "preconditioner", "accel.plugins.dcdm.ablation:TwoGridExact",
+                          "ablation: the same cycle with an exact Galerkin coarse solve in the network's place"),
+            ComponentSpec("twogrid-none", "preconditioner", "accel.plugins.dcdm.ablation:TwoGridNone",
+                          "ablation: the same cycle with no coarse correction (Jacobi sweeps only)")]
 
 
 @hookimpl

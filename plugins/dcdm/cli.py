@@ -27,6 +27,7 @@ def add_train_command(train):
     p.add_argument("--out", required=True, help="ONNX file to write (refuses to overwrite unless --force)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--width", type=int, default=8, help="channels of the network")
+    p.add_argument("--network", default="dcdm-unet", help="registered network name")
     p.add_argument("--coarse-blocks", type=int, default=3)
     p.add_argument("--fine-pool", type=int, default=2, help="the network works at 1/fine-pool of the grid resolution")
     p.add_argument("--steps", type=int, default=2000)
@@ -55,7 +56,7 @@ def run_train(args) -> int:
     grid = _grid(args.grid) if args.grid else ((32, 32, 32) if dim == 3 else (64, 64))
     if len(grid) != dim:
         raise AccelError(f"--grid {args.grid} has {len(grid)} sizes but {args.problem} is {dim}D")
-    cfg = TrainConfig(problem=args.problem, grid=grid, width=args.width, coarse_blocks=args.coarse_blocks,
+    cfg = TrainConfig(problem=args.problem, grid=grid, network=args.network, width=args.width, coarse_blocks=args.coarse_blocks,
                       fine_pool=args.fine_pool, ritz=args.ritz, samples=args.samples, batch=args.batch,
                       steps=args.steps, lr=args.lr, pre=args.pre, post=args.post, omega=args.omega, seed=args.seed,
                       threads=args.threads)

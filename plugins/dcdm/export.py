@@ -30,7 +30,8 @@ def export(net, path: Path, problem: str, train_grid, cycle: dict, recipe: str, 
         plugin="dcdm", component="dcdm", dim=dim, layout=LAYOUTS[dim], problem=problem,
         grid_multiple=net.grid_multiple, min_grid=2 * net.grid_multiple, train_grid=tuple(train_grid),
         recipe=recipe, accel_version=__version__,
-        settings={"cycle": cycle, "width": net.width, "fine_pool": net.fine_pool, "network": "dcdm-unet"})
+        settings={"cycle": cycle, "width": net.width, "fine_pool": net.fine_pool,
+                  "network": type(net).__name__})
     modelmeta.write(tmp, meta)
     tmp.replace(path)  # write-then-rename: an interrupted export never leaves a half-written model behind
     for grid in check_grids:

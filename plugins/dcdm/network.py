@@ -71,3 +71,4 @@ class DCDMUNet(nn.Module):
         if self.fine_pool > 1:
             c = F.interpolate(c, scale_factor=float(self.fine_pool), mode=self._mode, align_corners=False)
         return c
+

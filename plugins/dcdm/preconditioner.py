@@ -66,10 +66,22 @@ class DCDMPreconditioner:
     def cycle(self) -> dict:
         return dict(self.meta.settings.get("cycle", {}))
 
-    def setup(self, shape: tuple[int, ...], **info) -> None:
+    def preferred_grid(self, dim: int) -> tuple[tuple[int, ...], int]:
+        """(training grid, grid multiple) of the model, so the PC can build levels down to the grid it knows."""
+        self._resolve(dim)
+        meta = modelmeta.read(self.model)
+        meta.check_plugin("dcdm", str(self.model))
+        if meta.dim != dim:
+            meta.check_grid((0,) * dim, str(self.model))  # raises the dimension error
+        return tuple(meta.train_grid), int(meta.grid_multiple)
+
+    def _resolve(self, dim: int) -> None:
         if self.model is None:
-            self.model = default_model(len(shape), self.problem)
-            log.info("no model given: using shipped %s for the %dD grid %s", self.model.name, len(shape), shape)
+            self.model = default_model(dim, self.problem)
+            log.info("no model given: using shipped %s for %dD problems", self.model.name, dim)
+
+    def setup(self, shape: tuple[int, ...], **info) -> None:
+        self._resolve(len(shape))
         self.session = ModelSession(self.model, self.runtime)
         m = self.session.meta
         m.check_plugin("dcdm", str(self.model))

@@ -25,6 +25,30 @@ def ritz_vectors(A: sp.spmatrix, k: int, seed: int = 0) -> tuple[np.ndarray, np.
     return vals[order], vecs[:, order]
 
 
+def cached_ritz_vectors(A: sp.spmatrix, k: int, seed: int, key: str):
+    """:func:`ritz_vectors`, kept in ``$ACCEL_CACHE`` (default ~/.cache/accel) because Lanczos on a 3D grid takes
+    minutes on a small machine and retraining with other network settings needs the same vectors."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    digest = hashlib.sha1(np.ascontiguousarray(A.tocsr().data).tobytes()).hexdigest()[:12]
+    folder = Path(os.environ.get("ACCEL_CACHE", Path.home() / ".cache" / "accel")) / "ritz"
+    path = folder / f"{key}-k{k}-s{seed}-{digest}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as f:
+                return f["values"], f["vectors"]
+        except (OSError, ValueError, KeyError):
+            log.warning("ignoring unreadable Ritz cache %s", path)
+    vals, vecs = ritz_vectors(A, k, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, values=vals, vectors=vecs)
+    tmp.replace(path)
+    return vals, vecs
+
+
 def training_rhs(vecs: np.ndarray, count: int, noise: float = 0.3, seed: int = 0) -> np.ndarray:
     """``count`` normalised right-hand sides (rows) weighted toward the low spectrum."""
     rng = np.random.default_rng(seed)

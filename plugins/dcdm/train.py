@@ -57,7 +57,8 @@ def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False
     torch.set_num_threads(cfg.threads)
     prob = problems.build(cfg.problem, cfg.grid)
     t0 = time.perf_counter()
-    _, vecs = spectrum.ritz_vectors(prob.matrix, cfg.ritz, seed=cfg.seed)
+    _, vecs = spectrum.cached_ritz_vectors(prob.matrix, cfg.ritz, seed=cfg.seed,
+                                           key=f"{cfg.problem}-{'x'.join(map(str, cfg.grid))}")
     rhs = torch.from_numpy(spectrum.training_rhs(vecs, cfg.samples, seed=cfg.seed))
     log.info("training data: %d right-hand sides from %d Ritz vectors in %.1f s", cfg.samples, cfg.ritz,
              time.perf_counter() - t0)

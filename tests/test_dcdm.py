@@ -1,0 +1,108 @@
+"""The DCDM plugin: training lowers the DCDM loss, export matches torch, and the PC cuts iterations."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from accel import modelmeta
+from accel.demo import random_rhs
+from accel.integrations.petsc.solvers import solve
+from accel.plugins.dcdm import problems
+from accel.runtime import ModelSession
+
+
+def test_training_lowers_the_dcdm_loss(tiny_dcdm_models):
+    hist = tiny_dcdm_models["net2_history"]
+    assert hist[-1]["smoothed"] < 0.5 * hist[0]["loss"]
+
+
+@pytest.mark.parametrize("grid", [(32, 32), (48, 64), (128, 128)])
+def test_onnx_runtime_matches_torch_on_several_grids(grid):
+    import torch
+
+    from accel.plugins.dcdm.export import check_onnx, export
+    from accel.plugins.dcdm.network import build_model
+
+    torch.manual_seed(0)
+    net = build_model("dcdm-unet", dim=2, width=4).eval()
+    path = f"/tmp/accel-test-export-{grid[0]}.onnx"
+    export(net, path, "poisson2d", (16, 16), {}, "test")
+    assert check_onnx(net, path, grid) < 1e-5
+
+
+def test_exported_model_carries_metadata(tiny_dcdm_models):
+    meta = modelmeta.read(tiny_dcdm_models["p2"])
+    assert (meta.plugin, meta.dim, meta.layout, meta.problem, meta.grid_multiple) == ("dcdm", 2, "NCHW", "poisson2d", 4)
+    assert meta.settings["cycle"] == {"pre": 2, "post": 2, "omega": 0.67}
+
+
+def test_petsc_cycle_matches_the_torch_cycle_it_was_trained_with(tiny_dcdm_models):
+    """The PC's PETSc two-grid cycle is the function the network was trained inside (float32 network)."""
+    import torch
+    from petsc4py import PETSc
+
+    from accel.plugins.dcdm.cycle import CycleSettings, apply_cycle
+    from accel.plugins.dcdm.train import _sparse
+
+    class OrtNet(torch.nn.Module):
+        def __init__(self, path):
+            super().__init__()
+            self.s = ModelSession(path)
+
+        def forward(self, x):
+            return torch.from_numpy(self.s.run(x.numpy())).double()
+
+    p = problems.build("poisson2d", (32, 32))
+    A = problems.to_petsc(p.matrix)
+    b = random_rhs(A, seed=3)
+    pc = PETSc.PC().create()
+    pc.setOperators(A)
+    pc.setType("python")
+    from accel import NeuralPC
+
+    ctx = NeuralPC()
+    PETSc.Options()["tcyc_accel_model"] = str(tiny_dcdm_models["p2"])
+    PETSc.Options()["tcyc_accel_grid"] = "32,32"
+    pc.setOptionsPrefix("tcyc_")
+    pc.setPythonContext(ctx)
+    pc.setFromOptions()
+    pc.setUp()
+    z = A.createVecLeft()
+    pc.apply(b, z)
+    ref = apply_cycle(OrtNet(tiny_dcdm_models["p2"]), _sparse(p.matrix).to(torch.float64),
+                      torch.from_numpy(1 / p.matrix.diagonal())[:, None], torch.from_numpy(b.getArray().copy())[:, None],
+                      (32, 32), CycleSettings())
+    got = z.getArray()
+    assert np.linalg.norm(got - ref[:, 0].numpy()) / np.linalg.norm(got) < 1e-5
+    for k in ("tcyc_accel_model", "tcyc_accel_grid"):
+        PETSc.Options().delValue(k)
+    pc.destroy()
+    for v in (z, b, A):
+        v.destroy()
+
+
+def test_neural_pc_cuts_iterations_and_converges(tiny_dcdm_models):
+    p = problems.build("poisson2d", (64, 64))
+    A = problems.to_petsc(p.matrix)
+    b = random_rhs(A)
+    icc = solve(A, b, "cg+icc", rtol=1e-8)
+    nn = solve(A, b, "fcg2+neural", rtol=1e-8, extra={"accel_model": str(tiny_dcdm_models["p2"]), "accel_grid": "64,64"})
+    none = solve(A, b, "fcg2+twogrid-none", rtol=1e-8, extra={"accel_grid": "64,64"})
+    # trained 150 steps on 32^2 and applied on 64^2: still well under ICC and under the cycle without the network
+    assert nn.residual < 1e-8 and nn.iterations <= 0.5 * icc.iterations, (nn.iterations, icc.iterations)
+    assert nn.iterations < 0.5 * none.iterations, (nn.iterations, none.iterations)
+    assert nn.pc_stats["applies"] >= nn.iterations
+    A.destroy()
+    b.destroy()
+
+
+def test_pure_dcdm_without_sweeps_still_converges(tiny_dcdm_models):
+    p = problems.build("poisson2d", (32, 32))
+    A = problems.to_petsc(p.matrix)
+    b = random_rhs(A)
+    r = solve(A, b, "fcg2+neural", rtol=1e-6, extra={"accel_model": str(tiny_dcdm_models["p2"]), "accel_grid": "32,32",
+                                                      "accel_cycle_pre": 0, "accel_cycle_post": 0})
+    cg = solve(A, b, "cg", rtol=1e-6)
+    assert r.residual < 1e-6 and r.iterations < cg.iterations
+    A.destroy()
+    b.destroy()
