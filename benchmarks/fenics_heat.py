@@ -64,6 +64,7 @@ def main():
                         help="run the solvers this many times, interleaved, and keep each one's fastest run "
                              "(a shared machine's load changes from run to run)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: the PC's)")
+    parser.add_argument("--pc", default="", help="more accelerate() options, e.g. cycle_pre=1,cycle_post=1")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     args = parser.parse_args()
     ex = load_example("heat_equation")
@@ -71,7 +72,12 @@ def main():
     best = {}
     for _ in range(args.repeat):
         for solver in args.solvers.split(","):
-            kw = {"threads": args.threads} if solver == "accel" and args.threads else {}
+            kw = {}
+            if solver == "accel":
+                kw = {k: (float(v) if "." in v else int(v)) if v.replace(".", "").isdigit() else v
+                      for k, v in (item.split("=") for item in args.pc.split(",") if item)}
+                if args.threads:
+                    kw["threads"] = args.threads
             r = ex.run(args.n, args.steps, args.dt, solver, args.rtol, args.cell, args.model, **kw)
             row = summarise(r)
             if r.get("pc_stats"):
