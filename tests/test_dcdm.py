@@ -96,13 +96,14 @@ def test_neural_pc_cuts_iterations_and_converges(tiny_dcdm_models):
     b.destroy()
 
 
-def test_pure_dcdm_without_sweeps_still_converges(tiny_dcdm_models):
+def test_half_resolution_network_without_sweeps_is_refused(tiny_dcdm_models):
+    from accel.errors import SolverConfigError
+
     p = problems.build("poisson2d", (32, 32))
     A = problems.to_petsc(p.matrix)
     b = random_rhs(A)
-    r = solve(A, b, "fcg2+neural", rtol=1e-6, extra={"accel_model": str(tiny_dcdm_models["p2"]), "accel_grid": "32,32",
-                                                      "accel_cycle_pre": 0, "accel_cycle_post": 0})
-    cg = solve(A, b, "cg", rtol=1e-6)
-    assert r.residual < 1e-6 and r.iterations < cg.iterations
+    with pytest.raises(SolverConfigError, match="needs at least 1 Jacobi sweep"):
+        solve(A, b, "fcg2+neural", rtol=1e-6, extra={"accel_model": str(tiny_dcdm_models["p2"]), "accel_grid": "32,32",
+                                                     "accel_cycle_pre": 0, "accel_cycle_post": 0})
     A.destroy()
     b.destroy()

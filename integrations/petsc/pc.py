@@ -88,7 +88,8 @@ class NeuralPC:
         self.opts: NeuralPCOptions | None = None
         self.transfer: GridTransfer | None = None
         self.component_kwargs: dict = {}  # extra arguments for the component's factory (set from Python)
-        self._own_transfer = False
+        self._own_transfer = False       # destroy() frees the transfer
+        self._natural_transfer = False   # built by set-up from a DMDA or -accel_grid (rebuilt at every set-up)
         self.component = None
         self.cycle: MultilevelCycle | None = None
         self.levels = 0
@@ -132,7 +133,7 @@ class NeuralPC:
                 if o.problem:
                     kwargs["problem"] = o.problem
                 self.component = get_registry().create("preconditioner", o.plugin, **kwargs)
-        preset = self.transfer is not None and not self._own_transfer
+        preset = self.transfer is not None and not self._natural_transfer
         shape, dmda = (self.transfer.shape, None) if preset else self._grid(pc, A)
         with _agree(mpi, "reading the model"):
             if comm.getRank() == 0 and hasattr(self.component, "preferred_grid"):
@@ -158,7 +159,7 @@ class NeuralPC:
                 if self.transfer is not None:
                     self.transfer.destroy()
                 self.transfer = NaturalGridTransfer(template, net_shape, dmda=dmda if levels == 0 else None)
-                self._own_transfer = True
+                self._own_transfer = self._natural_transfer = True
         finally:
             template.destroy()
         cycle = None
@@ -174,6 +175,10 @@ class NeuralPC:
         pre = o.cycle_pre if o.cycle_pre >= 0 else int(cycle.get("pre", 0))
         post = o.cycle_post if o.cycle_post >= 0 else int(cycle.get("post", 0))
         omega = o.cycle_omega if o.cycle_omega > 0 else float(cycle.get("omega", 0.67))
+        if pre + post < cycle.get("min_sweeps", 0):
+            raise SolverConfigError(
+                f"the model works below the grid resolution and needs at least {cycle['min_sweeps']} Jacobi sweep(s) "
+                f"around it (got -accel_cycle_pre {pre} -accel_cycle_post {post}); keep the defaults from its metadata")
         self.cycle = MultilevelCycle(A, interps, pre, post, omega)
         self.levels = levels
         self.using_fallback = False

@@ -64,7 +64,10 @@ class DCDMPreconditioner:
 
     @property
     def cycle(self) -> dict:
-        return dict(self.meta.settings.get("cycle", {}))
+        cycle = dict(self.meta.settings.get("cycle", {}))
+        # a network working below the grid resolution cannot represent the highest frequencies: sweeps must
+        cycle["min_sweeps"] = 1 if self.meta.settings.get("fine_pool", 1) > 1 else 0
+        return cycle
 
     def preferred_grid(self, dim: int) -> tuple[tuple[int, ...], int]:
         """(training grid, grid multiple) of the model, so the PC can build levels down to the grid it knows."""
