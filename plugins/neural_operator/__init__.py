@@ -16,7 +16,7 @@ def accel_components():
     return [
         ComponentSpec("fno", "surrogate", "accel.plugins.neural_operator.surrogate:Surrogate",
                       "Fourier neural operator surrogate (ONNX Runtime); Krylov initial guesses via -accel_guess"),
-        ComponentSpec("darcy", "surrogate", "accel.plugins.neural_operator.guess_models:darcy_surrogate",
+        ComponentSpec("darcy", "surrogate", "accel.plugins.neural_operator.surrogate:darcy_surrogate",
                       "FNO for -div(a grad u)=1 on the unit square (5-point FV grid) as an initial guess"),
     ]
 

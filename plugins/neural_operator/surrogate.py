@@ -89,3 +89,8 @@ class Surrogate:
                              "(e.g. a coefficient sampled outside its range) before predicting")
         y = self.session.run(x.astype(np.float32, copy=False))
         return y[0] if single else y
+
+
+def darcy_surrogate(model: str | Path = "darcy_fno", **kwargs) -> Surrogate:
+    """The shipped Darcy FNO (lognormal coefficient, -div(a grad u) = 1, trained at 64x64) as a Surrogate."""
+    return Surrogate(model, problem="darcy", **kwargs)
