@@ -125,7 +125,7 @@ class NeuralPC:
         comm = A.getComm()
         mpi = comm.tompi4py()
         # Only rank 0 holds the network; every rank must agree on success before any collective call.
-        hint = None
+        info = None
         with _agree(mpi, "creating the preconditioner component"):
             if comm.getRank() == 0:
                 settings = RuntimeSettings.parse(o.providers, o.threads)
@@ -136,10 +136,13 @@ class NeuralPC:
         preset = self.transfer is not None and not self._natural_transfer
         shape, dmda = (self.transfer.shape, None) if preset else self._grid(pc, A)
         with _agree(mpi, "reading the model"):
-            if comm.getRank() == 0 and hasattr(self.component, "preferred_grid"):
-                hint = self.component.preferred_grid(len(shape))
-        hint = mpi.bcast(hint, root=0)
-        levels = o.levels if o.levels >= 0 else auto_levels(shape, *(hint or (None, 1)))
+            if comm.getRank() == 0:
+                describe = getattr(self.component, "describe", None)
+                info = describe(len(shape)) if describe else {"cycle": getattr(self.component, "cycle", {})}
+        info = mpi.bcast(info, root=0)
+        levels = o.levels
+        if levels < 0:
+            levels = auto_levels(shape, info.get("train_grid"), info.get("grid_multiple", 1))
         if levels and preset:
             log.info("the preset transfer %s maps to one grid only: the network runs at the fine level",
                      type(self.transfer).__name__)
@@ -162,24 +165,31 @@ class NeuralPC:
                 self._own_transfer = self._natural_transfer = True
         finally:
             template.destroy()
-        cycle = None
-        with _agree(mpi, "setting up the network"):
-            if comm.getRank() == 0:
-                self.component.setup(net_shape)
-                view = self.transfer.grid_view()
-                # The component reads its whole input before writing, so input and output may share the view.
-                self._grid_in = view if view is not None else np.zeros(net_shape)
-                self._grid_out = view if view is not None else np.zeros(net_shape)
-                cycle = getattr(self.component, "cycle", {}) or {}
-        cycle = mpi.bcast(cycle, root=0)
+        cycle = info.get("cycle", {}) or {}
         pre = o.cycle_pre if o.cycle_pre >= 0 else int(cycle.get("pre", 0))
         post = o.cycle_post if o.cycle_post >= 0 else int(cycle.get("post", 0))
         omega = o.cycle_omega if o.cycle_omega > 0 else float(cycle.get("omega", 0.67))
         if pre + post < cycle.get("min_sweeps", 0):
+            for P in interps:
+                P.destroy()
             raise SolverConfigError(
                 f"the model works below the grid resolution and needs at least {cycle['min_sweeps']} Jacobi sweep(s) "
                 f"around it (got -accel_cycle_pre {pre} -accel_cycle_post {post}); keep the defaults from its metadata")
         self.cycle = MultilevelCycle(A, interps, pre, post, omega)
+        # The operator's diagonal on the network's grid: an input for models that need to see walls and obstacles.
+        net_op = self.cycle.coarsest_operator
+        diag_vec = net_op.createVecLeft()
+        net_op.getDiagonal(diag_vec)
+        diag = np.zeros(net_shape) if comm.getRank() == 0 else None
+        self.transfer.to_grid(diag_vec, diag)
+        diag_vec.destroy()
+        with _agree(mpi, "setting up the network"):
+            if comm.getRank() == 0:
+                self.component.setup(net_shape, diagonal=np.array(diag))
+                view = self.transfer.grid_view()
+                # The component reads its whole input before writing, so input and output may share the view.
+                self._grid_in = view if view is not None else np.zeros(net_shape)
+                self._grid_out = view if view is not None else np.zeros(net_shape)
         self.levels = levels
         self.using_fallback = False
         self.setup_time = time.perf_counter() - t0

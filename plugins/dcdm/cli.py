@@ -39,6 +39,8 @@ def add_train_command(train):
     p.add_argument("--post", type=int, default=2, help="Jacobi sweeps after the network")
     p.add_argument("--omega", type=float, default=0.67)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--diagonal-input", action="store_true",
+                   help="give the network the operator's diagonal as a second channel (walls, obstacles)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", default=None, help="JSON-lines training log (default: OUT with .log.jsonl)")
     p.add_argument("--no-progress", action="store_true")
@@ -59,7 +61,7 @@ def run_train(args) -> int:
     cfg = TrainConfig(problem=args.problem, grid=grid, network=args.network, width=args.width, coarse_blocks=args.coarse_blocks,
                       fine_pool=args.fine_pool, ritz=args.ritz, samples=args.samples, batch=args.batch,
                       steps=args.steps, lr=args.lr, pre=args.pre, post=args.post, omega=args.omega, seed=args.seed,
-                      threads=args.threads)
+                      threads=args.threads, diagonal_input=args.diagonal_input)
     log_path = Path(args.log) if args.log else out.with_suffix(".log.jsonl")
     net, history = train(cfg, log_path=log_path, progress=not args.no_progress)
     recipe = "accel train dcdm " + " ".join(shlex.quote(a) for a in sys.argv[3:]) if sys.argv[1:3] == ["train", "dcdm"] \

@@ -26,8 +26,9 @@ class CycleSettings:
         return {"pre": self.pre, "post": self.post, "omega": self.omega}
 
 
-def apply_cycle(net, A: torch.Tensor, dinv: torch.Tensor, r: torch.Tensor, shape, cfg: CycleSettings) -> torch.Tensor:
-    """r: (n, B) float tensor of residual columns; returns z (n, B)."""
+def apply_cycle(net, A: torch.Tensor, dinv: torch.Tensor, r: torch.Tensor, shape, cfg: CycleSettings,
+                aux: torch.Tensor | None = None) -> torch.Tensor:
+    """r: (n, B) float tensor of residual columns; returns z (n, B). ``aux`` (1, k, *shape): extra input channels."""
     z = torch.zeros_like(r)
     res = r
     for k in range(cfg.pre):
@@ -35,6 +36,8 @@ def apply_cycle(net, A: torch.Tensor, dinv: torch.Tensor, r: torch.Tensor, shape
         res = r - A @ z
     scale = res.norm(dim=0, keepdim=True).clamp_min(1e-30)
     x = (res / scale).T.reshape(r.shape[1], 1, *shape)
+    if aux is not None:
+        x = torch.cat([x, aux.expand(r.shape[1], *aux.shape[1:]).to(x.dtype)], dim=1)
     c = net(x).reshape(r.shape[1], -1).T
     Ac = A @ c
     s = (c * res).sum(0, keepdim=True) / (c * Ac).sum(0, keepdim=True).clamp_min(1e-30)

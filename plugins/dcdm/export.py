@@ -20,7 +20,7 @@ def export(net, path: Path, problem: str, train_grid, cycle: dict, recipe: str, 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dim = net.dim
-    x = torch.randn(1, 1, *train_grid)
+    x = torch.randn(1, net.in_channels, *train_grid)
     axes = {0: "batch", **{2 + a: f"n{a}" for a in range(dim)}}
     tmp = path.with_suffix(".tmp.onnx")
     with torch.no_grad():
@@ -31,7 +31,8 @@ def export(net, path: Path, problem: str, train_grid, cycle: dict, recipe: str, 
         grid_multiple=net.grid_multiple, min_grid=2 * net.grid_multiple, train_grid=tuple(train_grid),
         recipe=recipe, accel_version=__version__,
         settings={"cycle": cycle, "width": net.width, "fine_pool": net.fine_pool,
-                  "network": type(net).__name__})
+                  "network": type(net).__name__,
+                  "inputs": ["residual", "diagonal"][: net.in_channels]})
     modelmeta.write(tmp, meta)
     tmp.replace(path)  # write-then-rename: an interrupted export never leaves a half-written model behind
     for grid in check_grids:
@@ -48,7 +49,7 @@ def check_onnx(net, path: Path, grid) -> float:
 
     from accel.runtime import ModelSession
 
-    x = np.random.default_rng(1).standard_normal((2, 1, *grid)).astype(np.float32)
+    x = np.random.default_rng(1).standard_normal((2, net.in_channels, *grid)).astype(np.float32)
     with torch.no_grad():
         ref = net(torch.from_numpy(x)).numpy()
     out = ModelSession(path).run(x)

@@ -41,14 +41,17 @@ def _ops(dim: int):
 
 @register("dcdm-unet")
 class DCDMUNet(nn.Module):
-    """Two-level convolutional network approximating A^-1 r up to scale (no biases: positively homogeneous)."""
+    """Two-level convolutional network approximating A^-1 r up to scale (no biases).
 
-    def __init__(self, dim: int, width: int = 8, coarse_blocks: int = 3, fine_pool: int = 2):
+    ``in_channels=2`` adds the operator's normalised diagonal as a second input: a convolution is blind to position,
+    and the diagonal is what tells it where walls, obstacles and solid cells are."""
+
+    def __init__(self, dim: int, width: int = 8, coarse_blocks: int = 3, fine_pool: int = 2, in_channels: int = 1):
         super().__init__()
         Conv, self._pool, self._mode = _ops(dim)
-        self.dim, self.width, self.fine_pool = dim, width, fine_pool
+        self.dim, self.width, self.fine_pool, self.in_channels = dim, width, fine_pool, in_channels
         c = width
-        self.lift = Conv(1, c, 3, padding=1, bias=False)
+        self.lift = Conv(in_channels, c, 3, padding=1, bias=False)
         self.enc = Conv(c, c, 3, padding=1, bias=False)
         self.mid = nn.ModuleList(Conv(c, c, 3, padding=1, bias=False) for _ in range(coarse_blocks))
         self.dec = Conv(c, c, 3, padding=1, bias=False)

@@ -62,21 +62,23 @@ class DCDMPreconditioner:
     def meta(self) -> modelmeta.ModelMeta:
         return self.session.meta
 
-    @property
-    def cycle(self) -> dict:
-        cycle = dict(self.meta.settings.get("cycle", {}))
+    @staticmethod
+    def _cycle(meta) -> dict:
+        cycle = dict(meta.settings.get("cycle", {}))
         # a network working below the grid resolution cannot represent the highest frequencies: sweeps must
-        cycle["min_sweeps"] = 1 if self.meta.settings.get("fine_pool", 1) > 1 else 0
+        cycle["min_sweeps"] = 1 if meta.settings.get("fine_pool", 1) > 1 else 0
         return cycle
 
-    def preferred_grid(self, dim: int) -> tuple[tuple[int, ...], int]:
-        """(training grid, grid multiple) of the model, so the PC can build levels down to the grid it knows."""
+    def describe(self, dim: int) -> dict:
+        """What the PC needs before set-up: the training grid and grid multiple (to build levels down to the grid
+        the network knows) and the cycle the network was trained in. Reads the metadata only."""
         self._resolve(dim)
         meta = modelmeta.read(self.model)
         meta.check_plugin("dcdm", str(self.model))
         if meta.dim != dim:
             meta.check_grid((0,) * dim, str(self.model))  # raises the dimension error
-        return tuple(meta.train_grid), int(meta.grid_multiple)
+        return {"train_grid": tuple(meta.train_grid), "grid_multiple": int(meta.grid_multiple),
+                "cycle": self._cycle(meta)}
 
     def _resolve(self, dim: int) -> None:
         if self.model is None:
@@ -98,7 +100,15 @@ class DCDMPreconditioner:
             log.info("grid %s padded to %s (the network takes multiples of %d)", shape, padded, mult)
         self.shape, self.padded = tuple(shape), padded
         self._crop = tuple(slice(0, n) for n in shape)
-        self._in = np.zeros((1, 1, *padded), np.float32)
+        inputs = m.settings.get("inputs", ["residual"])
+        self._in = np.zeros((1, len(inputs), *padded), np.float32)
+        if "diagonal" in inputs:
+            diagonal = info.get("diagonal")
+            if diagonal is None:
+                raise ModelError(f"{self.model} takes the operator's diagonal as an input; the caller must pass it")
+            from .features import normalized_diagonal
+
+            self._in[(0, inputs.index("diagonal"), *self._crop)] = normalized_diagonal(diagonal)
         self._out = np.zeros((1, 1, *padded), np.float32)
         self.session.bind(self._in, self._out)
         self.session.warm_up(self._in.shape)

@@ -32,6 +32,7 @@ class TrainConfig:
     omega: float = 0.67
     seed: int = 0
     threads: int = 2
+    diagonal_input: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -65,7 +66,12 @@ def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False
     A = _sparse(prob.matrix)
     dinv = torch.from_numpy((1.0 / prob.matrix.diagonal()).astype(np.float32))[:, None]
     net = build_model(cfg.network, dim=len(cfg.grid), width=cfg.width, coarse_blocks=cfg.coarse_blocks,
-                      fine_pool=cfg.fine_pool)
+                      fine_pool=cfg.fine_pool, in_channels=2 if cfg.diagonal_input else 1)
+    aux = None
+    if cfg.diagonal_input:
+        from .features import normalized_diagonal
+
+        aux = torch.from_numpy(normalized_diagonal(prob.matrix.diagonal()).reshape(1, 1, *cfg.grid))
     cyc = CycleSettings(cfg.pre, cfg.post, cfg.omega)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
@@ -82,7 +88,7 @@ def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False
         for step in bar:
             idx = torch.randint(0, rhs.shape[0], (cfg.batch,), generator=gen)
             b = rhs[idx].T.contiguous()
-            z = apply_cycle(net, A, dinv, b, cfg.grid, cyc)
+            z = apply_cycle(net, A, dinv, b, cfg.grid, cyc, aux)
             loss = dcdm_loss(A, b, z)
             opt.zero_grad()
             loss.backward()
