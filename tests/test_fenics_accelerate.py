@@ -134,7 +134,7 @@ def test_petsc_options_alone_on_a_box_mesh(models):
     uh = problem.solve()
     ctx = problem.solver.getPC().getPythonContext()
     assert problem.solver.getConvergedReason() > 0 and ctx.applies > 0
-    assert ctx.transfer.shape == (15, 15)
+    assert ctx.transfer.shape == (15, 15)  # the network at the mesh's resolution (no coarsening by options)
     assert np.abs(uh.x.array - ref).max() < 1e-7 * np.abs(ref).max()
     problem.solver.destroy()
     ref_problem.solver.destroy()
@@ -211,6 +211,8 @@ def test_a_ksp_without_space_and_unknown_options_are_refused(models):
         accel.accelerate(problem, modle=models[2])
     with pytest.raises(SolverConfigError, match="not a flexible"):
         accel.accelerate(problem, model=models[2], ksp_type="cg")
+    with pytest.raises(AccelError, match="coarsen must be"):
+        accel.accelerate(problem, model=models[2], coarsen=-1)
     with pytest.raises(AccelError, match="takes a LinearProblem"):
         accel.accelerate(object())
     ksp.destroy()

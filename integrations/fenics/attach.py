@@ -22,7 +22,7 @@ from dataclasses import fields
 from accel.errors import AccelError, ModelError, SolverConfigError
 
 from . import compat
-from .transfer import BoxGridTransfer
+from .transfer import BoxGridTransfer, check_space, levels_to
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ def _as_space(space):
     return space
 
 
-def _check_model(plugin: str, model: str | None, dim: int) -> None:
-    """Fail before any solve when the model cannot serve this problem's dimension."""
+def _check_model(plugin: str, model: str | None, dim: int):
+    """Fail before any solve when the model cannot serve this problem's dimension; returns the metadata of the model
+    the PC will use (None where that is not known here)."""
     from accel import modelmeta
     from accel.registry import get_registry
 
@@ -75,21 +76,24 @@ def _check_model(plugin: str, model: str | None, dim: int) -> None:
         if meta.dim != dim:
             raise ModelError(f"{model} was trained for {meta.dim}D problems ({meta.problem}) but this DOLFINx problem "
                              f"is {dim}D; pass a {dim}D model (model=...) or omit model to use the shipped one")
-        return
+        return meta
     try:
         files = list(get_registry().model_files(plugin))
     except Exception:  # plugins without shipped models: the PC reports at set-up
-        return
+        return None
     metas = []
     for f in files:
         try:
             metas.append(modelmeta.read(f))
         except ModelError:
             continue
-    if metas and not any(m.dim == dim for m in metas):
+    fits = [m for m in metas if m.dim == dim]
+    if metas and not fits:
         have = ", ".join(f"{m.dim}D {m.problem}" for m in metas)
         raise ModelError(f"plugin {plugin!r} ships no model for a {dim}D problem (shipped: {have}); train one with "
                          f"'accel train {plugin}' and pass model=PATH")
+    fits.sort(key=lambda m: not m.problem.startswith("poisson"))  # the PC's own default: the Poisson model
+    return fits[0] if fits else None
 
 
 def _choose_ksp(ksp, ksp_type: str | None) -> str:
@@ -162,15 +166,27 @@ def _pc_options(plugin, options):
     return NeuralPCOptions(plugin=plugin, check_ksp=False, **values)
 
 
-def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_type: str | None = "auto", **options):
+def _coarsening(coarsen, shape, meta) -> int:
+    """Levels between the mesh's grid and the network's: "auto" halves down to the model's training grid."""
+    if coarsen == "auto":
+        train = max(meta.train_grid) if meta is not None and meta.train_grid else 0
+        return levels_to(shape, train) if train else 0
+    if isinstance(coarsen, bool) or not isinstance(coarsen, int) or coarsen < 0:
+        raise AccelError(f"coarsen must be 'auto' or a number of halvings >= 0, got {coarsen!r}")
+    return coarsen
+
+
+def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_type: str | None = "auto",
+               coarsen="auto", **options):
     """Make ``target``'s linear solves use the neural preconditioner; returns ``target``.
 
     target: ``LinearProblem``, ``petsc4py.PETSc.KSP``, ``dolfinx.nls.petsc.NewtonSolver``, ``PETSc.SNES`` or a 0.10
     ``NonlinearProblem``. ``space``: the (scalar P1/Q1) function space of the unknown, needed for a KSP, a Newton
     solver or a SNES (a LinearProblem knows its own); a Function is accepted too. ``transfer``: your own GridTransfer
     instead (meshes that are not boxes). ``ksp_type``: "auto" (switch PETSc's default to FCG, refuse a non-flexible
-    type you chose), a flexible type to set, or None (never change it). Other keywords are NeuralPC options:
-    ``model``, ``problem``, ``providers``, ``threads``, ``fallback``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``.
+    type you chose), a flexible type to set, or None (never change it). ``coarsen``: halvings between the mesh's
+    grid and the network's ("auto": down to the model's training grid; 0: the network at the mesh's resolution).
+    Other keywords are NeuralPC options: ``model``, ``problem``, ``providers``, ``threads``, ``fallback``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``.
     Call it after your own ``setFromOptions`` calls; it does not write to the PETSc options database.
     """
     ksp, space, what = _resolve(target, _as_space(space))
@@ -180,9 +196,15 @@ def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_t
         if space is None:
             raise AccelError(f"accelerate() needs the function space for a {what}: pass space=V (the space of the "
                              "unknown), or transfer= a GridTransfer")
+        check_space(space)
+        meta = _check_model(plugin, pc_opts.model or None, space.mesh.topology.dim)
         transfer = BoxGridTransfer(space)
-    dim = len(transfer.shape)
-    _check_model(plugin, pc_opts.model or None, dim)
+        levels = _coarsening(coarsen, transfer.shape, meta)
+        if levels:
+            transfer.destroy()
+            transfer = BoxGridTransfer(space, coarsen=levels)
+    else:
+        _check_model(plugin, pc_opts.model or None, len(transfer.shape))
     how = _choose_ksp(ksp, ksp_type)
     ctx = _neural_pc_class()()
     ctx.transfer = transfer

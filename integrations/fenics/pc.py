@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import warnings
 
 from accel.errors import GridError
 from accel.integrations.petsc.pc import NeuralPC
@@ -30,9 +31,10 @@ def space_for_operator(A):
     kinds = tuple(k for k in (getattr(fem_petsc, "LinearProblem", None), getattr(fem_petsc, "NonlinearProblem", None))
                   if isinstance(k, type))
     handle = A.handle
-    for obj in gc.get_objects():
-        if not isinstance(obj, kinds):
-            continue
+    with warnings.catch_warnings():  # isinstance() on some lazily deprecated objects (torch) warns
+        warnings.simplefilter("ignore")
+        candidates = [obj for obj in gc.get_objects() if isinstance(obj, kinds)]
+    for obj in candidates:
         mat = getattr(obj, "_A", None) or getattr(obj, "A", None)  # 0.5: _A; 0.10: A
         u = getattr(obj, "u", None)
         if mat is not None and getattr(mat, "handle", None) == handle and hasattr(u, "function_space"):
