@@ -22,13 +22,17 @@ def add_demo_command(top):
     p.set_defaults(func=run_demo)
 
 
-def random_rhs(A, seed: int = 0):
-    """A right-hand side that is the same vector on any number of ranks."""
+def random_rhs(A, seed: int = 0, solid=None):
+    """A right-hand side that is the same vector on any number of ranks (zero in solid cells, which are not
+    unknowns of the physical problem)."""
     import numpy as np
 
     b = A.createVecLeft()
     r0, r1 = b.getOwnershipRange()
-    b.setArray(np.random.default_rng(seed).standard_normal(b.getSize())[r0:r1])
+    values = np.random.default_rng(seed).standard_normal(b.getSize())
+    if solid is not None:
+        values[np.asarray(solid).ravel()] = 0.0
+    b.setArray(values[r0:r1])
     return b
 
 
@@ -40,7 +44,7 @@ def run_cases(cases, solvers, rtol=1e-8, threads=2):
     for name, shape in cases:
         prob = problems.build(name, shape)
         A = problems.to_petsc(prob.matrix)
-        b = random_rhs(A)
+        b = random_rhs(A, solid=prob.solid)
         try:
             for solver in solvers:
                 extra = None

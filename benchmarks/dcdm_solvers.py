@@ -49,7 +49,7 @@ def main():
             shape = (n,) * dim
             prob = problems.build(fam, shape)
             A = problems.to_petsc(prob.matrix)
-            b = random_rhs(A)
+            b = random_rhs(A, solid=prob.solid)
             for rtol in [float(r) for r in args.rtols.split(",")]:
                 for s in args.solvers.split(","):
                     extra, kw = None, None
