@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import shlex
-import sys
 from pathlib import Path
 
 from accel.errors import AccelError
@@ -47,6 +46,18 @@ def add_train_command(train):
     p.set_defaults(func=run_train)
 
 
+def recipe_command(args, grid, out) -> str:
+    """The full command that reproduces this model, whatever defaults or invocation were used."""
+    flags = {"problem": args.problem, "grid": ",".join(map(str, reversed(grid))), "network": args.network,
+             "width": args.width, "coarse-blocks": args.coarse_blocks, "fine-pool": args.fine_pool, "steps": args.steps,
+             "batch": args.batch, "lr": args.lr, "ritz": args.ritz, "samples": args.samples, "pre": args.pre,
+             "post": args.post, "omega": args.omega, "threads": args.threads, "seed": args.seed}
+    parts = ["accel train dcdm"] + [f"--{k} {shlex.quote(str(v))}" for k, v in flags.items()]
+    if args.diagonal_input:
+        parts.append("--diagonal-input")
+    return " ".join(parts + [f"--out {shlex.quote(str(out))}"])
+
+
 def run_train(args) -> int:
     from .export import export
     from .train import TrainConfig, train
@@ -64,8 +75,7 @@ def run_train(args) -> int:
                       threads=args.threads, diagonal_input=args.diagonal_input)
     log_path = Path(args.log) if args.log else out.with_suffix(".log.jsonl")
     net, history = train(cfg, log_path=log_path, progress=not args.no_progress)
-    recipe = "accel train dcdm " + " ".join(shlex.quote(a) for a in sys.argv[3:]) if sys.argv[1:3] == ["train", "dcdm"] \
-        else f"accel train dcdm --problem {args.problem} --out {out}"
+    recipe = recipe_command(args, grid, out)
     checks = [grid, tuple(2 * n for n in grid)] if dim == 2 else [grid]
     export(net, out, args.problem, grid, {"pre": args.pre, "post": args.post, "omega": args.omega}, recipe,
            check_grids=checks)
