@@ -180,3 +180,15 @@ def test_guess_under_mpi(trained, run_mpi):
         cold = int(ln.split("cold ")[1].split(" its")[0])
         warm = int(ln.split("guess ")[1].split(" its")[0])
         assert warm <= cold + 2
+
+
+def test_shipped_darcy_surrogate_through_the_registry():
+    from accel.registry import get_registry
+
+    sur = get_registry().create("surrogate", "darcy")
+    assert sur.meta.recipe.startswith("accel train fno") and sur.meta.problem == "darcy"
+    a = darcy.coefficient(np.random.default_rng(77), 64, "lognormal")
+    u, _ = darcy.solve(a)
+    pred = sur.predict(a)
+    assert pred.shape == (64, 64)
+    assert np.linalg.norm(pred - u) / np.linalg.norm(u) < 0.15  # held-out mean 4.8e-2 (docs/benchmarks)
