@@ -27,13 +27,14 @@ class AASSampler(Sampler):
 
     def __init__(self, domain, seed=0, uniform_fraction: float = 0.5, flow_steps: int = 100, flow_lr: float = 3e-3,
                  hidden: int = 64, transforms: int = 3, bins: int = 8, batch: int = 1024, temper: float = 1.0,
-                 weight_clip: float = 50.0, box_scale: float = 2.0, pool: int = 4):
+                 weight_clip: float = 50.0, box_scale: float = 2.0, pool: int = 4, is_power: float = 1.0):
         super().__init__(domain, seed)
         if not 0 <= uniform_fraction < 1:
             raise SamplerError(f"uniform_fraction must be in [0, 1), got {uniform_fraction}")
         self.uniform_fraction = uniform_fraction
         self.flow_steps, self.flow_lr, self.batch = flow_steps, flow_lr, batch
         self.temper, self.weight_clip, self.box_scale, self.pool = temper, weight_clip, box_scale, pool
+        self.is_power = is_power
         self._flow_args = dict(hidden=hidden, transforms=transforms, bins=bins)
         self.flow = None
         self.trained = False
@@ -110,6 +111,16 @@ class AASSampler(Sampler):
             self.opt.step()
         self.last_flow_loss = float(loss.detach()) if loss is not None else float("nan")
         self.trained = True
+
+    def loss_weights(self, x: np.ndarray):
+        """Per-point weights of the PINN loss: (U(x) / q(x))^is_power, mean 1. With is_power = 1 the loss is an
+        unbiased, low-variance estimate of the uniform mean of r^2 (the flow's points then cut the variance where the
+        residual lives instead of biasing the objective toward it, which let the flat background drift); with 0 it
+        is the plain mean over the adversarial points (DAS)."""
+        if not self.trained or self.is_power == 0:
+            return None
+        w = (1.0 / self.domain.volume / self.mixture_density(x)) ** self.is_power
+        return w / w.mean()
 
     def sample_flow(self, n: int, max_rounds: int = 20) -> np.ndarray:
         """n flow points inside the domain; those outside are rejected (counted in ``rejected``)."""

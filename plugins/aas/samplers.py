@@ -49,6 +49,10 @@ class Sampler:
     def sample(self, n: int) -> np.ndarray:
         return self.domain.uniform(n, self.rng)
 
+    def loss_weights(self, x: np.ndarray):
+        """Optional per-point weights of the PINN loss for the points just sampled (None: plain mean)."""
+        return None
+
     def state(self) -> dict:
         return {"sampler": self.name, "rejected": self.rejected, "proposed": self.proposed}
 

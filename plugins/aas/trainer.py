@@ -223,9 +223,11 @@ class Trainer:
                 xt = torch.as_tensor(pts, dtype=torch.float32)
                 f = self.problem.source(xt)
                 w = self._weights(f)
+                lw = getattr(self.sampler, "loss_weights", lambda x: None)(pts)
+                lw = None if lw is None else torch.as_tensor(lw, dtype=torch.float32)
                 for _ in range(nsteps):
                     r = self._residual_t(xt, f, True, w)
-                    loss = (r * r).mean()
+                    loss = (r * r).mean() if lw is None else (lw * r * r).mean()
                     if not torch.isfinite(loss):
                         self._diverged("the PINN loss became NaN/inf; lower lr", step, good_state, good_step)
                     self.opt.zero_grad()
