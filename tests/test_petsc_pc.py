@@ -178,3 +178,30 @@ def test_python_exception_inside_the_pc_called_from_c_is_logged_and_fails_the_so
     res = run_mpi(1, [str(c_driver), "-n", "16", *args], env=_c_env())
     assert res.returncode != 0
     assert "Traceback" in res.stderr and "KSP type 'cg' cannot use the neural preconditioner" in res.stderr
+
+
+def test_non_flexible_ksp_set_in_code_is_refused_at_solve(poisson2d, tiny_dcdm_models):
+    from petsc4py import PETSc
+
+    from accel import NeuralPC
+
+    A, b = poisson2d
+    ksp = PETSc.KSP().create()
+    ksp.setOperators(A)
+    ksp.setType("gmres")  # set in code, not in the options database
+    pc = ksp.getPC()
+    pc.setType("python")
+    ctx = NeuralPC()
+    pc.setPythonContext(ctx)
+    opts = PETSc.Options()
+    opts["accel_model"], opts["accel_grid"] = str(tiny_dcdm_models["p2"]), "32,32"
+    try:
+        pc.setFromOptions()
+        x = A.createVecRight()
+        with pytest.raises(SolverConfigError, match="KSP type 'gmres' cannot use the neural preconditioner"):
+            ksp.solve(b, x)
+        x.destroy()
+    finally:
+        opts.delValue("accel_model")
+        opts.delValue("accel_grid")
+        ksp.destroy()

@@ -68,8 +68,9 @@ class NeuralPC:
     ``-accel_providers LIST``    ONNX Runtime providers in order, e.g. ``CUDA,CPU`` (default ``CPU``); CUDA that cannot
                                  load is an error
     ``-accel_threads N``         ONNX Runtime threads on rank 0 (default 1)
-    ``-accel_fallback PCTYPE``   PC used for the rest of the solve if the network returns NaN/Inf (default ``jacobi``;
-                                 ``none`` makes that an error)
+    ``-accel_fallback PCTYPE``   PC used for the rest of the solve if the network returns NaN/Inf, with a warning
+                                 (default ``jacobi``; ``none`` makes that an error); the next solve starts with the
+                                 network again
     ``-accel_grid NX,NY[,NZ]``   grid of a plain matrix in natural order (x fastest); not needed with a DMDA or a
                                  transfer set by ``accel.accelerate``
     ``-accel_cycle_pre N``, ``-accel_cycle_post N``, ``-accel_cycle_omega W``
@@ -77,7 +78,8 @@ class NeuralPC:
                                  model's metadata; 0 and 0 give plain DCDM)
     ``-accel_levels N``          grid levels above the network's (default -1: as many halvings as bring the grid
                                  down to the model's training grid; 0 runs the network's cycle on the fine grid)
-    ``-accel_check_ksp BOOL``    refuse non-flexible KSP types found in the options database (default true)
+    ``-accel_check_ksp BOOL``    refuse non-flexible KSP types, at set-up from the options database and at every
+                                 solve from the KSP itself (default true)
 
     The network is nonlinear: use a flexible Krylov method (fcg, pipefcg, fgmres, gcr). Under MPI the residual is
     gathered to rank 0, the network runs once there, and the result is scattered back, so iteration counts do not
@@ -123,7 +125,7 @@ class NeuralPC:
         A, _ = pc.getOperators()
         self._destroy_solver_parts()
         comm = A.getComm()
-        mpi = comm.tompi4py()
+        mpi = self._mpi = comm.tompi4py()
         # Only rank 0 holds the network; every rank must agree on success before any collective call.
         info = None
         with _agree(mpi, "creating the preconditioner component"):
@@ -199,6 +201,18 @@ class NeuralPC:
                      levels, net_shape, pre, post, omega, self.setup_time)
 
     @_logged
+    def preSolve(self, pc, ksp, b, x):
+        """Every solve: refuse a non-flexible KSP however it was set, and start again with the network."""
+        if self.opts.check_ksp and ksp.getType() not in FLEXIBLE_KSP:
+            raise SolverConfigError(
+                f"KSP type {ksp.getType()!r} cannot use the neural preconditioner: a network is a nonlinear "
+                f"preconditioner and non-flexible Krylov methods stall with it. Use one of {', '.join(FLEXIBLE_KSP)}")
+        if self.using_fallback:
+            self.fallback_pc.destroy()
+            self.fallback_pc = None
+            self.using_fallback = False
+
+    @_logged
     def apply(self, pc, x, y):
         t0 = time.perf_counter()
         if self.using_fallback:
@@ -262,7 +276,7 @@ class NeuralPC:
             self.component.apply(self._grid_in, self._grid_out)
             ok = bool(np.isfinite(self._grid_out).all())
         t2 = time.perf_counter()
-        ok = res.getComm().tompi4py().bcast(ok, root=0)
+        ok = self._mpi.bcast(ok, root=0)
         if ok:
             self.transfer.from_grid(self._grid_out, c, res)
         self.transfer_time += (t1 - t0) + (time.perf_counter() - t2)
