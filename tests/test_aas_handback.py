@@ -13,15 +13,15 @@ from accel.plugins.aas.handback import handback
 from accel.plugins.aas.problems import get_problem
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "plugins" / "aas" / "models" / "peak2d_aas.onnx"
+SHIPPED = ROOT / "plugins" / "aas" / "models" / "layer2d_pinn.onnx"  # boundary-layer PINN, rel L2 0.03
 
 
 def test_shipped_pinn_saves_cg_iterations():
     r = handback(SHIPPED, n=64, rtol=1e-8, pc="none")
     assert r.dofs == 65 * 65
-    assert r.its_zero == 172  # zero guess, CG without PC, rtol 1e-8 (deterministic)
-    assert r.its_guess < r.its_zero and r.saved >= 10
-    assert r.guess_rel_err < 0.5
+    assert r.its_zero == 177  # zero guess, CG without PC, rtol 1e-8 (deterministic)
+    assert r.its_guess < r.its_zero and r.saved >= 3  # measured 172: a 3 % guess saves little (docs/benchmarks/aas.md)
+    assert r.guess_rel_err < 0.05
 
 
 def test_handback_under_mpi(run_mpi):
@@ -29,7 +29,13 @@ def test_handback_under_mpi(run_mpi):
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["ranks"] == 2 and out["dofs"] == 65 * 65
-    assert abs(out["its_zero"] - 172) <= 3 and out["its_guess"] < out["its_zero"]
+    assert abs(out["its_zero"] - 177) <= 3 and out["its_guess"] < out["its_zero"]
+
+
+def test_shipped_model_is_listed_by_the_registry():
+    from accel.registry import get_registry
+
+    assert SHIPPED in get_registry().model_files("aas")
 
 
 def test_handback_refuses_a_5d_pinn(tmp_path):

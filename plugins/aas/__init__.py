@@ -21,6 +21,13 @@ def accel_components():
 
 
 @hookimpl
+def accel_model_dirs():
+    from pathlib import Path
+
+    return [Path(__file__).parent / "models"]
+
+
+@hookimpl
 def accel_cli(commands):
     from .cli import add_train_command
 
