@@ -60,11 +60,14 @@ class Surrogate:
     def problem(self) -> str:
         return self.meta.problem
 
-    def _as_batch(self, x: np.ndarray) -> tuple[np.ndarray, bool]:
+    def _as_batch(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """The input as (batch, channels, *grid) and how many leading axes were added (removed again on output)."""
         x = np.asarray(x)
-        single = x.ndim == self.meta.dim + (0 if self.channels == 1 and self.meta.layout == "NCHW" else 1)
-        if single:
-            x = x[None] if x.ndim == self.meta.dim + 1 else x[None, None]
+        added = 0
+        if x.ndim == self.meta.dim and self.channels == 1 and self.meta.layout == "NCHW":
+            x, added = x[None, None], 2
+        elif x.ndim == self.meta.dim + 1:
+            x, added = x[None], 1
         expected = 2 + self.meta.dim
         if x.ndim != expected:
             raise ModelError(f"{self.path} takes {self.meta.dim}D fields ({self.meta.layout}, {self.channels} "
@@ -73,10 +76,10 @@ class Surrogate:
         if x.shape[1] != self.channels:
             raise ModelError(f"{self.path} takes {self.channels} input channel(s)/frames; got {x.shape[1]} "
                              f"(input shape {x.shape})")
-        return x, single
+        return x, added
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
-        x, single = self._as_batch(inputs)
+        x, added = self._as_batch(inputs)
         grid = tuple(x.shape[2:])
         if min(grid) < self.meta.min_grid:
             raise GridError(f"grid {'x'.join(map(str, grid))} is below the {self.meta.min_grid} points per axis the "
@@ -88,7 +91,9 @@ class Surrogate:
             raise ValueError(f"input to {self.path.name} has {bad} NaN/inf value(s); fix the input field "
                              "(e.g. a coefficient sampled outside its range) before predicting")
         y = self.session.run(x.astype(np.float32, copy=False))
-        return y[0] if single else y
+        if added == 2 and y.shape[1] == 1:
+            return y[0, 0]
+        return y[0] if added else y
 
 
 def darcy_surrogate(model: str | Path = "darcy_fno", **kwargs) -> Surrogate:
