@@ -5,8 +5,8 @@
 
 Every row: iterations, set-up and solve time (s), time per preconditioner apply, true relative residual. Neural rows
 also split the apply into the ONNX Runtime call, the copies/casts, the gather/scatter and the Jacobi sweeps.
-Ablations (the same cycle and Krylov method, the network replaced): twogrid-exact (exact Galerkin coarse LU) and
-twogrid-none (no coarse correction).
+Ablations (the same levels, cycle and Krylov method, the network replaced): twogrid-exact (exact Galerkin coarse LU
+one level below the network's grid) and twogrid-none (no coarse correction at the network's level).
 """
 from __future__ import annotations
 
@@ -51,13 +51,15 @@ def main():
             A = problems.to_petsc(prob.matrix)
             b = random_rhs(A, solid=prob.solid)
             for rtol in [float(r) for r in args.rtols.split(",")]:
+                levels = -1  # the ablations run at the level the network ran at
                 for s in args.solvers.split(","):
-                    extra, kw = None, None
+                    extra = None
                     if "+neural" in s or "+twogrid" in s:
                         extra = {"accel_problem": fam, "accel_grid": ",".join([str(n)] * dim),
-                                 "accel_threads": args.threads}
-                        kw = {"matrix": prob.matrix} if "twogrid-exact" in s else None
-                    r = solve(A, b, s, rtol=rtol, extra=extra, name=s, raise_unconverged=False, component_kwargs=kw)
+                                 "accel_threads": args.threads, "accel_levels": levels}
+                    r = solve(A, b, s, rtol=rtol, extra=extra, name=s, raise_unconverged=False)
+                    if "+neural" in s:
+                        levels = r.pc_stats["levels"]
                     st = r.pc_stats
                     apply_ms = ort_ms = ovh = float("nan")
                     if st.get("applies"):

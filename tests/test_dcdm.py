@@ -107,3 +107,33 @@ def test_half_resolution_network_without_sweeps_is_refused(tiny_dcdm_models):
                                                      "accel_cycle_pre": 0, "accel_cycle_post": 0})
     A.destroy()
     b.destroy()
+
+
+def test_ablations_bracket_the_network():
+    """The same cycle with an exact coarse solve beats the network, and with no coarse correction loses to it."""
+    p = problems.build("poisson2d", (64, 64))  # the shipped model's training grid
+    A = problems.to_petsc(p.matrix)
+    b = random_rhs(A)
+    opts = {"accel_grid": "64,64", "accel_levels": 0}
+    exact = solve(A, b, "fcg2+twogrid-exact", rtol=1e-8, extra=opts)
+    none = solve(A, b, "fcg2+twogrid-none", rtol=1e-8, extra=opts)
+    nn = solve(A, b, "fcg2+neural", rtol=1e-8, extra=opts)
+    assert exact.iterations < nn.iterations < none.iterations, (exact.iterations, nn.iterations, none.iterations)
+    A.destroy()
+    b.destroy()
+
+
+def test_levels_keep_iterations_flat_as_the_grid_grows(tiny_dcdm_models):
+    """Trained on 32^2, used on 32^2 .. 128^2 through the grid hierarchy: iterations barely grow (ICC's double)."""
+    its = []
+    for n in (32, 64, 128):
+        p = problems.build("poisson2d", (n, n))
+        A = problems.to_petsc(p.matrix)
+        b = random_rhs(A)
+        r = solve(A, b, "fcg2+neural", rtol=1e-8, extra={"accel_grid": f"{n},{n}",
+                                                          "accel_model": str(tiny_dcdm_models["p2"])})
+        assert r.pc_stats["levels"] == {32: 0, 64: 1, 128: 2}[n]
+        its.append(r.iterations)
+        A.destroy()
+        b.destroy()
+    assert its[-1] <= 1.5 * its[0], its

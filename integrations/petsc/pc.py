@@ -187,7 +187,7 @@ class NeuralPC:
         diag_vec.destroy()
         with _agree(mpi, "setting up the network"):
             if comm.getRank() == 0:
-                self.component.setup(net_shape, diagonal=np.array(diag))
+                self.component.setup(net_shape, diagonal=np.array(diag), operator=net_op)
                 view = self.transfer.grid_view()
                 # The component reads its whole input before writing, so input and output may share the view.
                 self._grid_in = view if view is not None else np.zeros(net_shape)
@@ -319,6 +319,7 @@ class NeuralPC:
         comp = self.component
         return {
             "applies": self.applies,
+            "levels": self.levels,
             "setup": self.setup_time,
             "apply": self.apply_time,
             "network": getattr(comp, "ort_time", 0.0),

@@ -57,7 +57,7 @@ def solve(A, b, config: str | dict, rtol: float = 1e-8, max_it: int = 10000, ext
           component_kwargs: dict | None = None) -> SolveResult:
     """Solve A x = b with a named configuration (or an options dict); returns timings and the true residual.
 
-    ``component_kwargs`` go to the neural PC's component factory (e.g. the assembled matrix for ablations)."""
+    ``component_kwargs`` go to the neural PC's component factory."""
     from petsc4py import PETSc
 
     opts_dict = dict(CONFIGS[config] if isinstance(config, str) else config)

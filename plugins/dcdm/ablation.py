@@ -6,43 +6,18 @@ Every benchmark of the neural preconditioner has a row for each, so the table sh
   working resolution (half the grid) and an exact sparse LU of the Galerkin coarse matrix.
 * ``twogrid-none``: no coarse correction at all: only the Jacobi sweeps of the cycle remain.
 
-They need the assembled operator on the grid, which the benchmarks pass as ``matrix`` (scipy CSR, natural order).
+They act on the operator of the grid the network would see (the PC passes it to ``setup``), in serial only: the
+exact coarse solve gathers nothing across ranks. Use ``-accel_levels`` to put them at the same level as the network.
 """
 from __future__ import annotations
 
-import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from accel.errors import GridError
+from accel.integrations.petsc.hierarchy import interpolation
 
 CYCLE = {"pre": 2, "post": 2, "omega": 0.67}
-
-
-def _interp1d(n: int) -> sp.csr_matrix:
-    """Linear interpolation from n/2 coarse to n fine cell-centred points (each coarse point covers two fine)."""
-    if n % 2:
-        raise GridError(f"the two-grid ablation needs even grid extents, got {n}")
-    m = n // 2
-    rows, cols, vals = [], [], []
-    for i in range(n):
-        x = (i + 0.5) / 2 - 0.5           # fine point in coarse index coordinates
-        j0 = int(np.floor(x))
-        w1 = x - j0
-        for j, w in ((j0, 1 - w1), (j0 + 1, w1)):
-            if 0 <= j < m and w > 0:
-                rows.append(i)
-                cols.append(j)
-                vals.append(w)
-    return sp.csr_matrix((vals, (rows, cols)), shape=(n, m))
-
-
-def interpolation(shape) -> sp.csr_matrix:
-    P = None
-    for n in shape:  # C order: slowest axis first, so the Kronecker product matches natural numbering
-        Pi = _interp1d(n)
-        P = Pi if P is None else sp.kron(P, Pi, format="csr")
-    return P
 
 
 class TwoGridExact:
@@ -51,13 +26,16 @@ class TwoGridExact:
     cycle = CYCLE
     model = "(exact coarse LU)"
 
-    def __init__(self, matrix, **_ignored):
-        self.matrix = matrix.tocsr()
+    def __init__(self, **_ignored):
         self.ort_time = self.copy_time = 0.0
 
-    def setup(self, shape, **info):
+    def setup(self, shape, operator=None, **info):
+        if operator is None or operator.getComm().getSize() != 1:
+            raise GridError("the twogrid-exact ablation needs the operator on one process (run it serially)")
+        indptr, indices, data = operator.getValuesCSR()
+        matrix = sp.csr_matrix((data, indices, indptr), shape=operator.getSize())
         self.P = interpolation(shape)
-        coarse = (self.P.T @ self.matrix @ self.P).tocsc()
+        coarse = (self.P.T @ matrix @ self.P).tocsc()
         self.lu = splu(coarse)
 
     def apply(self, r, out):
