@@ -168,9 +168,9 @@ def _pc_options(plugin, options):
 
 def _coarsening(coarsen, shape, meta) -> int:
     """Levels between the mesh's grid and the network's: "auto" halves down to the model's training grid."""
-    if coarsen == "auto":
+    if coarsen == "auto":  # one halving at most: without smoothing on the levels between, more lose iterations
         train = max(meta.train_grid) if meta is not None and meta.train_grid else 0
-        return levels_to(shape, train) if train else 0
+        return min(1, levels_to(shape, train)) if train else 0
     if isinstance(coarsen, bool) or not isinstance(coarsen, int) or coarsen < 0:
         raise AccelError(f"coarsen must be 'auto' or a number of halvings >= 0, got {coarsen!r}")
     return coarsen
@@ -185,7 +185,8 @@ def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_t
     solver or a SNES (a LinearProblem knows its own); a Function is accepted too. ``transfer``: your own GridTransfer
     instead (meshes that are not boxes). ``ksp_type``: "auto" (switch PETSc's default to FCG, refuse a non-flexible
     type you chose), a flexible type to set, or None (never change it). ``coarsen``: halvings between the mesh's
-    grid and the network's ("auto": down to the model's training grid; 0: the network at the mesh's resolution).
+    grid and the network's ("auto": one halving where the mesh's grid is larger than the model's training grid; 0:
+    the network at the mesh's resolution).
     Other keywords are NeuralPC options: ``model``, ``problem``, ``providers``, ``threads``, ``fallback``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``.
     Call it after your own ``setFromOptions`` calls; it does not write to the PETSc options database.
     """
