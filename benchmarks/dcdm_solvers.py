@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--solvers", default=",".join(SOLVERS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--exact-max", type=int, default=40000,
+                    help="skip twogrid-exact when its coarse LU would have more unknowns than this")
     args = ap.parse_args()
     rows = []
     print(f"{'problem':<12}{'grid':>12} {'rtol':>6} {'solver':<19}{'its':>5}{'setup s':>9}{'solve s':>9}{'total s':>9}"
@@ -53,6 +55,9 @@ def main():
             for rtol in [float(r) for r in args.rtols.split(",")]:
                 levels = -1  # the ablations run at the level the network ran at
                 for s in args.solvers.split(","):
+                    if s == "fcg2+twogrid-exact" and n**dim // 2 ** (dim * (max(levels, 0) + 1)) > args.exact_max:
+                        print(f"{fam:<12}{'x'.join(map(str, shape)):>12} {rtol:>6.0e} {s:<19} skipped: coarse LU too large")
+                        continue
                     extra = None
                     if "+neural" in s or "+twogrid" in s:
                         extra = {"accel_problem": fam, "accel_grid": ",".join([str(n)] * dim),
