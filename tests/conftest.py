@@ -19,7 +19,9 @@ def mpirun(n: int, args: list[str], timeout: float = 300, env: dict | None = Non
         pytest.fail("mpirun not found: run scripts/setup.sh (it installs OpenMPI with DOLFINx)")
     full_env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                     OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1", **(env or {}))
-    cmd = [exe, "-n", str(n)]
+    # by name, not by absolute path: Open MPI treats an absolute mpirun path like --prefix and puts /usr/bin first on
+    # the ranks' PATH, which would hide the venv's python3 from a C program that loads Python with -python
+    cmd = ["mpirun", "-n", str(n)]
     if not Path(args[0]).is_file() or args[0].endswith(".py"):
         cmd.append(sys.executable)
     cmd += args
