@@ -18,6 +18,8 @@ def _plt():
 def plot_samples(result, path) -> Path:
     """2D histograms of the collocation points of the first, middle and last stage (axes 0 and 1 in >2D)."""
     plt = _plt()
+    from matplotlib.colors import LogNorm
+
     dom = result.problem.domain
     stages = result.samples
     picks = sorted({0, len(stages) // 2, len(stages) - 1})
@@ -25,7 +27,7 @@ def plot_samples(result, path) -> Path:
     for ax, i in zip(axes[0], picks):
         stage, pts = stages[i]
         h = ax.hist2d(pts[:, 0], pts[:, 1], bins=40, range=[[dom.low[0], dom.high[0]], [dom.low[1], dom.high[1]]],
-                      cmap="viridis")
+                      cmap="viridis", norm=LogNorm(vmin=1), cmin=1)  # log: the uniform share stays visible
         fig.colorbar(h[3], ax=ax)
         ax.set_title(f"stage {stage}: {len(pts)} points")
         ax.set_xlabel("x0")
