@@ -9,8 +9,8 @@ What it does, and what it leaves alone:
 * sets the KSP's PC to the NeuralPC with that map and the given options (``model``, ``providers``, ``threads``,
   ``fallback``, ``problem``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``), without touching the options database
   or the user's petsc_options dict;
-* changes the KSP type only where the user left the default (PETSc's gmres; preonly+LU in DOLFINx's NewtonSolver): then to DCDM's FCG (mmax 2, standard
-  truncation, unpreconditioned norm), and logs it. A KSP type the user chose that is not flexible (cg, gmres, ...)
+* changes the KSP type only where the user left the default (PETSc's gmres; preonly+LU in DOLFINx's
+  NewtonSolver): then to DCDM's FCG (mmax 2, standard truncation, unpreconditioned norm), and logs it. A KSP type the user chose that is not flexible (cg, gmres, ...)
   is an error unless ``ksp_type=`` asks accelerate to choose;
 * returns the target so calls chain.
 """
@@ -186,9 +186,8 @@ def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_t
     instead (meshes that are not boxes). ``ksp_type``: "auto" (switch PETSc's default to FCG, refuse a non-flexible
     type you chose), a flexible type to set, or None (never change it). ``coarsen``: halvings between the mesh's
     grid and the network's ("auto": one halving where the mesh's grid is larger than the model's training grid; 0:
-    the network at the mesh's resolution).
-    Other keywords are NeuralPC options: ``model``, ``problem``, ``providers``, ``threads``, ``fallback``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``.
-    Call it after your own ``setFromOptions`` calls; it does not write to the PETSc options database.
+    the network at the mesh's resolution). Other keywords are NeuralPC options: ``model``, ``problem``,
+    ``providers``, ``threads``, ``fallback``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``. Call it after your own ``setFromOptions`` calls; it does not write to the PETSc options database.
     """
     ksp, space, what = _resolve(target, _as_space(space))
     compat.check_options_prefix(ksp.getOptionsPrefix())
@@ -200,13 +199,15 @@ def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_t
         check_space(space)
         meta = _check_model(plugin, pc_opts.model or None, space.mesh.topology.dim)
         transfer = BoxGridTransfer(space)
-        levels = _coarsening(coarsen, transfer.shape, meta)
-        if levels:
+        try:
+            transfer.coarsen(_coarsening(coarsen, transfer.shape, meta))
+            how = _choose_ksp(ksp, ksp_type)
+        except Exception:
             transfer.destroy()
-            transfer = BoxGridTransfer(space, coarsen=levels)
+            raise
     else:
         _check_model(plugin, pc_opts.model or None, len(transfer.shape))
-    how = _choose_ksp(ksp, ksp_type)
+        how = _choose_ksp(ksp, ksp_type)
     ctx = _neural_pc_class()()
     ctx.transfer = transfer
     ctx.opts = pc_opts

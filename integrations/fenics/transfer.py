@@ -157,13 +157,16 @@ class BoxGridTransfer(GridTransfer):
         self.fine_shape = self.shape
         self.levels = 0
         self._P = self._PT = None
-        if coarsen:
-            self._set_coarsening(int(coarsen))
+        self.coarsen(int(coarsen))
 
-    def _set_coarsening(self, levels: int) -> None:
+    def coarsen(self, levels: int) -> None:
         """Let the network work ``levels`` halvings below the mesh: restriction P^T on the way in, linear
         interpolation P on the way back (on rank 0, after the gather). The PC's Jacobi sweeps with the full operator
         and its line search around the network make this a two-grid cycle with the network as coarse solver."""
+        if not levels:
+            return
+        if self.levels or self.shape != self.interior_shape:
+            raise GridError("coarsen() applies once, to an unpadded transfer")
         P, shape = None, self.shape
         for _ in range(levels):
             if min(shape) < 3:
