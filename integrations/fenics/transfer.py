@@ -9,14 +9,15 @@ Dirichlet-eliminated grid it was trained on), so:
   assembles Dirichlet rows as identity rows (zeroed columns), so this is their exact inverse; on Neumann faces it is
   a Jacobi step, and the PC's smoothing with the full operator does the rest.
 
-The grid may be padded to the extents the network takes (``multiple``): the interior sits in the middle, the pad is
-zero on the way in and ignored on the way out, which is a Dirichlet problem on a slightly larger box.
-Anything else (vector-valued or higher-degree space, a mesh that is not a box lattice) is a GridError naming what is
+The network's grid may be coarser than the mesh's (``coarsen``: restriction on the way in, linear interpolation on
+the way back, on rank 0), so a network trained at 32^3 works at its own resolution on a 64^3 mesh; or padded to the
+extents the network takes (``multiple``; the DCDM component also pads by itself). Anything else (vector-valued or higher-degree space, a mesh that is not a box lattice) is a GridError naming what is
 supported.
 """
 from __future__ import annotations
 
 import logging
+
 import numpy as np
 import scipy.sparse as sp
 
