@@ -89,7 +89,8 @@ def main():
                 best[solver] = row
     rows = list(best.values())
     if MPI.COMM_WORLD.rank == 0:
-        print(f"\nfastest of {args.repeat} run(s) per solver. heat equation, unit cube, {args.cell}, {rows[0]['dofs']} dofs, {args.steps} steps, dt {args.dt}, "
+        print(f"\nfastest of {args.repeat} run(s) per solver. heat equation, unit cube, {args.cell}, "
+              f"{rows[0]['dofs']} dofs, {args.steps} steps, dt {args.dt}, "
               f"rtol {args.rtol}, {MPI.COMM_WORLD.size} rank(s)\n")
         print(table(rows))
         if args.json:

@@ -52,7 +52,8 @@ def main():
                 best[solver] = r
     rows = list(best.values())
     if MPI.COMM_WORLD.rank == 0:
-        print(f"\nfastest of {args.repeat} run(s) per solver. nonlinear Poisson -div((1+u^2) grad u) = f, unit {'square' if args.dim == 2 else 'cube'}, "
+        print(f"\nfastest of {args.repeat} run(s) per solver. nonlinear Poisson -div((1+u^2) grad u) = f, "
+              f"unit {'square' if args.dim == 2 else 'cube'}, "
               f"{rows[0]['dofs']} dofs, rtol {args.rtol}, {MPI.COMM_WORLD.size} rank(s)\n")
         print("| solver | Newton steps | total s | s per Newton step | linear its per Newton step |")
         print("|---|---|---|---|---|")

@@ -10,8 +10,8 @@ What it does, and what it leaves alone:
   ``fallback``, ``problem``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``), without touching the options database
   or the user's petsc_options dict;
 * changes the KSP type only where the user left the default (PETSc's gmres; preonly+LU in DOLFINx's
-  NewtonSolver): then to DCDM's FCG (mmax 2, standard truncation, unpreconditioned norm), and logs it. A KSP type the user chose that is not flexible (cg, gmres, ...)
-  is an error unless ``ksp_type=`` asks accelerate to choose;
+  NewtonSolver): then to DCDM's FCG (mmax 2, standard truncation, unpreconditioned norm), and logs it. A KSP type
+  the user chose that is not flexible (cg, gmres, ...) is an error unless ``ksp_type=`` asks accelerate to choose;
 * returns the target so calls chain.
 """
 from __future__ import annotations
@@ -187,7 +187,8 @@ def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_t
     type you chose), a flexible type to set, or None (never change it). ``coarsen``: halvings between the mesh's
     grid and the network's ("auto": one halving where the mesh's grid is larger than the model's training grid; 0:
     the network at the mesh's resolution). Other keywords are NeuralPC options: ``model``, ``problem``,
-    ``providers``, ``threads``, ``fallback``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``. Call it after your own ``setFromOptions`` calls; it does not write to the PETSc options database.
+    ``providers``, ``threads``, ``fallback``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``. Call it after your
+    own ``setFromOptions`` calls; it does not write to the PETSc options database.
     """
     ksp, space, what = _resolve(target, _as_space(space))
     compat.check_options_prefix(ksp.getOptionsPrefix())

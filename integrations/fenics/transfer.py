@@ -11,8 +11,8 @@ Dirichlet-eliminated grid it was trained on), so:
 
 The network's grid may be coarser than the mesh's (``coarsen``: restriction on the way in, linear interpolation on
 the way back, on rank 0), so a network trained at 32^3 works at its own resolution on a 64^3 mesh; or padded to the
-extents the network takes (``multiple``; the DCDM component also pads by itself). Anything else (vector-valued or higher-degree space, a mesh that is not a box lattice) is a GridError naming what is
-supported.
+extents the network takes (``multiple``; the DCDM component also pads by itself). Anything else (vector-valued or
+higher-degree space, a mesh that is not a box lattice) is a GridError naming what is supported.
 """
 from __future__ import annotations
 
