@@ -25,6 +25,7 @@ def main(argv=None) -> int:
     p.add_argument("--iterations", type=int, default=50)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--modes", type=int, nargs="+")
+    p.add_argument("--subsample", type=int, default=1, help="evaluate on every k-th grid point (the training grid)")
     p.add_argument("--json")
     args = p.parse_args(argv)
     import torch
@@ -38,7 +39,8 @@ def main(argv=None) -> int:
     sur = Surrogate(args.model + ".onnx")
     cfg = sur.meta.settings.get("config", {})
     x, y, info = load_pairs(args.data, cfg.get("in_frames", 10), cfg.get("out_frames", 40))
-    x, y = x[-args.n_test:].numpy(), y[-args.n_test:].numpy()
+    k = args.subsample
+    x, y = x[-args.n_test:, ..., ::k, ::k].numpy().copy(), y[-args.n_test:, ..., ::k, ::k].numpy().copy()
     sur.predict(x[:1])
     t0 = time.perf_counter()
     pred = np.concatenate([sur.predict(x[i:i + 1]) for i in range(len(x))])

@@ -90,3 +90,15 @@ def test_surrogate_bad_inputs(exported):
         Surrogate(sfno_path).predict(np.ones((1, 2, 16, 16), np.float32))
     with pytest.raises(ModelError, match="no neural-operator model named"):
         Surrogate("no_such_model")
+
+
+def test_fractional_padding_exports_for_any_resolution(tmp_path):
+    torch.manual_seed(3)
+    model = build_model("fno2d", modes=(4, 4), width=6, layers=1, padding=0, padding_fraction=0.125, projection=8)
+    assert model.pad_cells(32) == 4 and model.pad_cells(33) == 5 and model.min_grid() == 7
+    sur = Surrogate(export_onnx(model, tmp_path / "frac.onnx", problem="darcy", sample_grid=16))
+    for n in (8, 24, 41):
+        x = torch.randn(1, 1, n, n)
+        with torch.no_grad():
+            ref = model(x).numpy()
+        assert np.abs(sur.predict(x.numpy()) - ref).max() < 1e-5 * max(1.0, np.abs(ref).max())

@@ -106,6 +106,8 @@ def _add_train(train) -> None:
     p.add_argument("--width", type=int, help="channels of the spectral layers")
     p.add_argument("--layers", type=int, help="number of spectral layers")
     p.add_argument("--padding", type=int, help="fno2d: zero cells appended per axis (non-periodic problems)")
+    p.add_argument("--padding-fraction", type=float,
+                   help="fno2d: pad ceil(f * n) cells instead (same share of the domain at any resolution)")
     p.add_argument("--in-frames", type=int, default=10, help="sfno: input snapshots")
     p.add_argument("--out-frames", type=int, default=40, help="sfno: predicted snapshots")
     p.add_argument("--subsample", type=int, default=1,
@@ -116,7 +118,7 @@ def _add_train(train) -> None:
 
 
 _TRAIN_OPTS = ("data", "out", "epochs", "batch", "lr", "n_train", "n_test", "modes", "width", "layers", "padding",
-               "in_frames", "out_frames", "subsample", "seed", "threads")
+               "padding_fraction", "in_frames", "out_frames", "subsample", "seed", "threads")
 
 
 def _recipe(args) -> str:
@@ -138,7 +140,8 @@ def _cmd_train(args) -> int:
 
     from .train import TrainConfig, train
 
-    model = {k: v for k, v in dict(width=args.width, layers=args.layers, padding=args.padding).items() if v is not None}
+    model = {k: v for k, v in dict(width=args.width, layers=args.layers, padding=args.padding,
+                                   padding_fraction=args.padding_fraction).items() if v is not None}
     if args.modes:
         model["modes"] = tuple(args.modes)
     cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, batch=args.batch, lr=args.lr,

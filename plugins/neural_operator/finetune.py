@@ -40,7 +40,7 @@ def widen_last_layer(model: torch.nn.Module, modes: tuple[int, ...] | None, grid
     if model.kind == "sfno":  # time axis: out_frames plus padding
         grid = (model.out_frames + model.time_padding, *grid)
     else:
-        grid = tuple(g + model.padding for g in grid)
+        grid = tuple(g + model.pad_cells(g) for g in grid)
     cap = [g // 2 for g in grid[:-1]] + [grid[-1] // 2]
     modes = tuple(max(o, min(m, c)) for m, c, o in zip(modes, cap, last.modes))
     need = [min_extent(m, i < len(modes) - 1) for i, m in enumerate(modes)]

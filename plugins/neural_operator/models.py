@@ -41,19 +41,22 @@ class FNO2d(nn.Module):
 
     ``padding`` cells of zeros are appended on the high side of each axis before the spectral layers (and cropped
     after), so a non-periodic problem (e.g. Dirichlet boundaries) is not forced to look periodic; use 0 for
-    periodic problems.
+    periodic problems. ``padding_fraction`` > 0 pads ceil(fraction * n) cells instead, the same fraction of the
+    domain at every resolution: use it when the model is to be applied on grids other than the training grid.
     """
 
     kind = "fno2d"
     dim = 2
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, modes: tuple[int, int] = (12, 12),
-                 width: int = 32, layers: int = 4, padding: int = 8, projection: int = 64):
+                 width: int = 32, layers: int = 4, padding: int = 8, projection: int = 64,
+                 padding_fraction: float = 0.0):
         super().__init__()
         self.config = dict(in_channels=in_channels, out_channels=out_channels, modes=tuple(modes), width=width,
-                           layers=layers, padding=padding, projection=projection)
+                           layers=layers, padding=padding, projection=projection, padding_fraction=padding_fraction)
         self.norm = _Normaliser()
         self.padding = padding
+        self.padding_fraction = float(padding_fraction)
         self.lift = nn.Conv2d(in_channels + 2, width, 1)
         self.spectral = nn.ModuleList([SpectralConv(width, width, tuple(modes)) for _ in range(layers)])
         self.pointwise = nn.ModuleList([nn.Conv2d(width, width, 1) for _ in range(layers)])
@@ -70,7 +73,17 @@ class FNO2d(nn.Module):
 
         need = max(max(min_extent(m, True) for m in s.modes[:-1]) for s in self.spectral)
         need = max(need, max(min_extent(s.modes[-1], False) for s in self.spectral))
-        return max(1, need - self.padding)
+        n = 1
+        while self.pad_cells(n) + n < need:
+            n += 1
+        return n
+
+    def pad_cells(self, n):
+        """Zero cells appended to an axis of ``n`` cells (works on symbolic sizes during export)."""
+        if self.padding_fraction > 0:
+            # ceil with non-negative operands only: ONNX integer Div truncates, torch's // floors
+            return (n * int(round(self.padding_fraction * 1000)) + 999) // 1000
+        return self.padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
@@ -78,13 +91,14 @@ class FNO2d(nn.Module):
         gy = _coords(h, x.device)[None, None, :, None].expand(b, 1, h, w)
         gx = _coords(w, x.device)[None, None, None, :].expand(b, 1, h, w)
         x = self.lift(torch.cat([x, gy, gx], 1))
-        if self.padding:
-            x = F.pad(x, (0, self.padding, 0, self.padding))
+        padded = self.padding_fraction > 0 or self.padding > 0
+        if padded:
+            x = F.pad(x, (0, self.pad_cells(w), 0, self.pad_cells(h)))
         for i, (spec, pw) in enumerate(zip(self.spectral, self.pointwise)):
             x = spec(x) + pw(x)
             if i < len(self.spectral) - 1:
                 x = F.gelu(x)
-        if self.padding:
+        if padded:
             x = x[..., :h, :w]
         x = self.proj2(F.gelu(self.proj1(x)))
         return x * self.norm.out_std + self.norm.out_mean
