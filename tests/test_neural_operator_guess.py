@@ -192,3 +192,22 @@ def test_shipped_darcy_surrogate_through_the_registry():
     pred = sur.predict(a)
     assert pred.shape == (64, 64)
     assert np.linalg.norm(pred - u) / np.linalg.norm(u) < 0.15  # held-out mean 4.8e-2 (docs/benchmarks)
+
+
+def test_guess_by_component_name_from_options():
+    a = darcy.coefficient(np.random.default_rng(8), 64, "lognormal")
+    A = darcy.petsc_matrix(darcy.assemble(a))
+    b, x = A.createVecLeft(), A.createVecRight()
+    b.set(1.0)
+    ksp = PETSc.KSP().create(PETSc.COMM_SELF)
+    ksp.setOptionsPrefix("comp_")
+    ksp.setOperators(A)
+    ksp.setType("cg")
+    opts = PETSc.Options()
+    opts["comp_accel_guess"] = "darcy"  # the shipped model, through the registry
+    try:
+        rep = guess_from_options(ksp, a, b, x)
+        assert rep.used and rep.energy < 0 and 0.8 < rep.scale < 1.25
+    finally:
+        del opts["comp_accel_guess"]
+        ksp.destroy()

@@ -80,14 +80,15 @@ class MultilevelCycle:
     is exactly :class:`TwoGridCycle`. Takes ownership of the interpolation matrices.
     """
 
-    def __init__(self, A, interpolations, pre: int, post: int, omega: float):
+    def __init__(self, A, interpolations, pre: int, post: int, omega: float, coarsening=None):
         self.P = list(interpolations)
+        self.coarsening = list(coarsening or [])  # if given: A_{l+1} = Q_l^T A_l Q_l with these instead of P_l
         self.ops = []
         self.cycles = []
         op = A
-        for P in self.P:
+        for level, P in enumerate(self.P):
             self.cycles.append(TwoGridCycle(op, pre, post, omega))
-            op = op.PtAP(P)
+            op = op.PtAP(self.coarsening[level] if self.coarsening else P)
             self.ops.append(op)
         self.cycles.append(TwoGridCycle(op, pre, post, omega))
         self.rc = [P.createVecRight() for P in self.P]
@@ -122,6 +123,6 @@ class MultilevelCycle:
     def destroy(self):
         for c in self.cycles:
             c.destroy()
-        for obj in self.ops + self.P + self.rc + self.ec:
+        for obj in self.ops + self.P + self.coarsening + self.rc + self.ec:
             obj.destroy()
-        self.cycles, self.ops, self.P, self.rc, self.ec = [], [], [], [], []
+        self.cycles, self.ops, self.P, self.coarsening, self.rc, self.ec = [], [], [], [], [], []

@@ -13,7 +13,8 @@ Why the caller passes ``b`` and ``x``: petsc4py 3.18 has no pre-solve hook on a 
 right before the caller's ``ksp.solve(b, x)``. PETSc measures rtol against ``||b||`` whenever the initial guess is
 nonzero (KSPConvergedDefault), so cold and warm solves stop at the same absolute residual.
 
-From the options database (``-[prefix]accel_guess MODEL``, ``-[prefix]accel_guess_threads N``,
+From the options database (``-[prefix]accel_guess MODEL`` where MODEL is an .onnx path, a shipped model name or a
+registered surrogate component such as ``darcy``, ``-[prefix]accel_guess_threads N``,
 ``-[prefix]accel_guess_providers CPU``, ``-[prefix]accel_guess_problem FAMILY``): :func:`guess_from_options` reads them
 for the KSP's prefix and does the same as attach_guess, or nothing when ``-accel_guess`` is unset. The options
 choose the surrogate, but the surrogate's input (e.g. the coefficient field of a parametric family) is known only
@@ -62,6 +63,17 @@ def _surrogate(guess, threads: int = 1, providers: str = "CPU", problem: str | N
         return guess
     if callable(guess):
         return guess
+    if isinstance(guess, str) and not guess.endswith(".onnx"):  # a registered surrogate component, e.g. "darcy"
+        from accel.registry import get_registry
+
+        reg = get_registry()
+        if any(c.name == guess for c in reg.components("surrogate")):
+            sur = reg.create("surrogate", guess, providers=providers, threads=threads)
+            if problem is not None and getattr(sur, "problem", problem) != problem:
+                from accel.errors import ModelError
+
+                raise ModelError(f"surrogate {guess!r} was trained on {sur.problem!r}, not {problem!r}")
+            return sur
     return Surrogate(guess, problem=problem, providers=providers, threads=threads)
 
 

@@ -28,11 +28,23 @@ def _interp1d(n: int) -> sp.csr_matrix:
     return sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, n // 2))
 
 
-def interpolation(shape: tuple[int, ...]) -> sp.csr_matrix:
-    """Natural-order interpolation from ``coarse(shape)`` to ``shape`` (C order, slowest axis first)."""
+def _constant1d(n: int) -> sp.csr_matrix:
+    """Piecewise-constant interpolation: each coarse cell value copied to its two fine cells."""
+    if n % 2:
+        raise GridError(f"a grid level needs even extents, got {n}")
+    i = np.arange(n)
+    return sp.csr_matrix((np.ones(n), (i, i // 2)), shape=(n, n // 2))
+
+
+def interpolation(shape: tuple[int, ...], kind: str = "linear") -> sp.csr_matrix:
+    """Natural-order interpolation from ``coarse(shape)`` to ``shape`` (C order, slowest axis first);
+    ``kind`` "linear" (cell-centred multilinear) or "constant" (aggregation)."""
+    one_d = {"linear": _interp1d, "constant": _constant1d}
+    if kind not in one_d:
+        raise GridError(f"unknown interpolation {kind!r}; valid: {', '.join(one_d)}")
     P = None
     for n in shape:
-        Pi = _interp1d(n)
+        Pi = one_d[kind](n)
         P = Pi if P is None else sp.kron(P, Pi, format="csr")
     return P
 

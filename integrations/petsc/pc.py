@@ -39,6 +39,8 @@ class NeuralPCOptions:
     cycle_post: int = -1
     cycle_omega: float = -1.0
     levels: int = -1
+    interpolation: str = "linear"
+    coarse_operator: str = "aggregation"
     check_ksp: bool = True
 
 
@@ -78,6 +80,10 @@ class NeuralPC:
                                  model's metadata; 0 and 0 give plain DCDM)
     ``-accel_levels N``          grid levels above the network's (default -1: as many halvings as bring the grid
                                  down to the model's training grid; 0 runs the network's cycle on the fine grid)
+    ``-accel_interpolation K``   grid transfer between levels: ``linear`` (default) or ``constant``
+    ``-accel_coarse_operator K`` coarse operators: ``aggregation`` (default: Q^T A Q with piecewise-constant Q, which
+                                 keeps the fine stencil's shape, the operator the network was trained on, and is cheap
+                                 to form) or ``galerkin`` (P^T A P with the interpolation itself)
     ``-accel_check_ksp BOOL``    refuse non-flexible KSP types, at set-up from the options database and at every
                                  solve from the KSP itself (default true)
 
@@ -149,14 +155,18 @@ class NeuralPC:
             log.info("the preset transfer %s maps to one grid only: the network runs at the fine level",
                      type(self.transfer).__name__)
             levels = 0
-        interps, net_shape, template = [], shape, A.createVecLeft()
+        if o.coarse_operator not in ("galerkin", "aggregation"):
+            raise SolverConfigError(f"-accel_coarse_operator {o.coarse_operator!r}: valid are galerkin, aggregation")
+        interps, coarsening, net_shape, template = [], [], shape, A.createVecLeft()
         try:
             for level in range(levels):
                 rows = None
                 if level == 0 and dmda is not None:
                     r0, r1 = template.getOwnershipRange()
                     rows = dmda.getAO().petsc2app(np.arange(r0, r1, dtype=PETSc_int()))
-                interps.append(petsc_interpolation(interpolation(net_shape), template, rows))
+                interps.append(petsc_interpolation(interpolation(net_shape, o.interpolation), template, rows))
+                if o.coarse_operator == "aggregation" and o.interpolation != "constant":
+                    coarsening.append(petsc_interpolation(interpolation(net_shape, "constant"), template, rows))
                 net_shape = coarse(net_shape)
                 template.destroy()
                 template = interps[-1].createVecRight()
@@ -172,12 +182,12 @@ class NeuralPC:
         post = o.cycle_post if o.cycle_post >= 0 else int(cycle.get("post", 0))
         omega = o.cycle_omega if o.cycle_omega > 0 else float(cycle.get("omega", 0.67))
         if pre + post < cycle.get("min_sweeps", 0):
-            for P in interps:
+            for P in interps + coarsening:
                 P.destroy()
             raise SolverConfigError(
                 f"the model works below the grid resolution and needs at least {cycle['min_sweeps']} Jacobi sweep(s) "
                 f"around it (got -accel_cycle_pre {pre} -accel_cycle_post {post}); keep the defaults from its metadata")
-        self.cycle = MultilevelCycle(A, interps, pre, post, omega)
+        self.cycle = MultilevelCycle(A, interps, pre, post, omega, coarsening)
         # The operator's diagonal on the network's grid: an input for models that need to see walls and obstacles.
         net_op = self.cycle.coarsest_operator
         diag_vec = net_op.createVecLeft()
