@@ -191,4 +191,4 @@ def guess_from_options(ksp, inputs, b, x, *, transfer=None) -> GuessReport | Non
         return None
     return attach_guess(ksp, model, inputs, b, x, transfer=transfer, threads=opts.getInt("accel_guess_threads", 1),
                         providers=opts.getString("accel_guess_providers", "CPU"),
-                        problem=opts.getString("accel_guess_problem", None) or None)
+                        problem=opts.getString("accel_guess_problem", "") or None)
