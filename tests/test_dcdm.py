@@ -81,16 +81,15 @@ def test_petsc_cycle_matches_the_torch_cycle_it_was_trained_with(tiny_dcdm_model
         v.destroy()
 
 
-def test_neural_pc_cuts_iterations_and_converges(tiny_dcdm_models):
+def test_shipped_model_cuts_iterations_and_converges():
     p = problems.build("poisson2d", (64, 64))
     A = problems.to_petsc(p.matrix)
     b = random_rhs(A)
     icc = solve(A, b, "cg+icc", rtol=1e-8)
-    nn = solve(A, b, "fcg2+neural", rtol=1e-8, extra={"accel_model": str(tiny_dcdm_models["p2"]), "accel_grid": "64,64"})
+    nn = solve(A, b, "fcg2+neural", rtol=1e-8, extra={"accel_grid": "64,64"})
     none = solve(A, b, "fcg2+twogrid-none", rtol=1e-8, extra={"accel_grid": "64,64"})
-    # trained 150 steps on 32^2 and applied on 64^2: still well under ICC and under the cycle without the network
-    assert nn.residual < 1e-8 and nn.iterations <= 0.5 * icc.iterations, (nn.iterations, icc.iterations)
-    assert nn.iterations < 0.5 * none.iterations, (nn.iterations, none.iterations)
+    assert nn.residual < 1e-8 and nn.iterations <= icc.iterations / 3, (nn.iterations, icc.iterations)
+    assert nn.iterations < none.iterations / 3, (nn.iterations, none.iterations)
     assert nn.pc_stats["applies"] >= nn.iterations
     A.destroy()
     b.destroy()
@@ -123,16 +122,15 @@ def test_ablations_bracket_the_network():
     b.destroy()
 
 
-def test_levels_keep_iterations_flat_as_the_grid_grows(tiny_dcdm_models):
-    """Trained on 32^2, used on 32^2 .. 128^2 through the grid hierarchy: iterations barely grow (ICC's double)."""
+def test_levels_keep_iterations_flat_as_the_grid_grows():
+    """Trained on 64^2, used on 64^2 .. 256^2 through the grid hierarchy: iterations barely grow (ICC's double)."""
     its = []
-    for n in (32, 64, 128):
+    for n in (64, 128, 256):
         p = problems.build("poisson2d", (n, n))
         A = problems.to_petsc(p.matrix)
         b = random_rhs(A)
-        r = solve(A, b, "fcg2+neural", rtol=1e-8, extra={"accel_grid": f"{n},{n}",
-                                                          "accel_model": str(tiny_dcdm_models["p2"])})
-        assert r.pc_stats["levels"] == {32: 0, 64: 1, 128: 2}[n]
+        r = solve(A, b, "fcg2+neural", rtol=1e-8, extra={"accel_grid": f"{n},{n}"})
+        assert r.pc_stats["levels"] == {64: 0, 128: 1, 256: 2}[n]
         its.append(r.iterations)
         A.destroy()
         b.destroy()
