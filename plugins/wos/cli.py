@@ -48,6 +48,8 @@ def add_commands(commands) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     t.add_argument("--out", help="write the results table as JSON here")
+    t.add_argument("--no-features", action="store_true",
+                   help="feed only (parameters, x, y), not the source and boundary extension at x")
     t.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     t.set_defaults(func=run_train)
 

@@ -42,6 +42,7 @@ class Config:
     test_points: int = 1024
     fem_n_r: int = 32
     fem_n_t: int = 256
+    features: bool = True
 
 
 class Dataset:
@@ -85,7 +86,7 @@ def train(cfg: Config, method: str, train_ds: Dataset, max_seconds: float | None
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    model = PointOperator(N_PARAMS, cfg.width, cfg.depth)
+    model = PointOperator(N_PARAMS, cfg.width, cfg.depth, cfg.features)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     total = cfg.steps if max_seconds is None else 10 ** 9
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
@@ -133,7 +134,11 @@ def train(cfg: Config, method: str, train_ds: Dataset, max_seconds: float | None
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step < cfg.steps:
+        if max_seconds is not None:  # anneal over the time budget, as the step-limited runs do over their steps
+            frac = min((time.perf_counter() - t0) / max_seconds, 1.0)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * 0.5 * (1 + np.cos(np.pi * frac))
+        elif step < cfg.steps:
             sched.step()
         step += 1
         bar.update(1)
@@ -223,7 +228,8 @@ def run_from_args(args) -> int:
     cfg = Config(instances=args.instances, test_instances=args.test_instances, steps=args.steps, batch=args.batch,
                  interior=args.interior, boundary=args.boundary, walks=args.walks, epsilon=args.epsilon,
                  max_steps=args.max_steps, width=args.width, depth=args.depth, lr=args.lr,
-                 boundary_weight=args.boundary_weight, seed=args.seed, threads=args.threads)
+                 boundary_weight=args.boundary_weight, seed=args.seed, threads=args.threads,
+                 features=not args.no_features)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     res = run(cfg, methods, progress=not args.no_progress)
     print(format_table(res))
