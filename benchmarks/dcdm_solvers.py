@@ -74,7 +74,7 @@ def main():
                     row = {"problem": fam, "grid": "x".join(map(str, shape)), "rtol": rtol, "solver": s,
                            "iterations": r.iterations, "setup_s": r.setup_s, "solve_s": r.solve_s,
                            "total_s": r.total_s, "apply_ms": apply_ms, "ort_ms": ort_ms, "overhead_pct": ovh,
-                           "residual": r.residual, "converged": r.converged, "pc_stats": st}
+                           "residual": r.residual, "converged": bool(r.converged), "pc_stats": st}
                     rows.append(row)
                     print(f"{fam:<12}{row['grid']:>12} {rtol:>6.0e} {s:<19}{r.iterations:>5}{r.setup_s:>9.3f}"
                           f"{r.solve_s:>9.3f}{r.total_s:>9.3f}{apply_ms:>9.2f}{ort_ms:>8.2f}{ovh:>6.1f}"

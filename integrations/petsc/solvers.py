@@ -100,7 +100,7 @@ def solve(A, b, config: str | dict, rtol: float = 1e-8, max_it: int = 10000, ext
             ctx = pc.getPythonContext()
             stats = ctx.stats() if hasattr(ctx, "stats") else {}
         result = SolveResult(name or (config if isinstance(config, str) else "custom"), ksp.getIterationNumber(),
-                             t1 - t0, t2 - t1, float(res), reason > 0 and np.isfinite(res), reason, history, stats)
+                             t1 - t0, t2 - t1, float(res), bool(reason > 0 and np.isfinite(res)), reason, history, stats)
     finally:
         ksp.destroy()
         if own_x:
