@@ -140,6 +140,41 @@ def test_petsc_options_alone_on_a_box_mesh(models):
     ref_problem.solver.destroy()
 
 
+def test_petsc_options_alone_for_a_newton_solver(models):
+    from dolfinx.fem.petsc import NonlinearProblem
+    from dolfinx.nls.petsc import NewtonSolver
+
+    msh = mesh.create_unit_square(MPI.COMM_WORLD, 16, 16)
+    V = fem.FunctionSpace(msh, ("Lagrange", 1))
+    facets = mesh.locate_entities_boundary(msh, 1, lambda p: np.full(p.shape[1], True))
+    bc = fem.dirichletbc(PETSc.ScalarType(0), fem.locate_dofs_topological(V, 1, facets), V)
+    norms = {}
+    for kind in ("neural", "lu"):
+        uh, v = fem.Function(V), ufl.TestFunction(V)
+        F = (1 + uh**2) * ufl.inner(ufl.grad(uh), ufl.grad(v)) * ufl.dx - 10 * v * ufl.dx
+        newton = NewtonSolver(MPI.COMM_WORLD, NonlinearProblem(F, uh, bcs=[bc]))
+        newton.rtol = 1e-10
+        ksp = newton.krylov_solver
+        if kind == "neural":
+            opts = PETSc.Options(ksp.getOptionsPrefix())
+            settings = {"ksp_type": "fcg", "ksp_fcg_mmax": 2, "ksp_fcg_truncation_type": "standard",
+                        "ksp_norm_type": "unpreconditioned", "ksp_rtol": 1e-10, "pc_type": "python",
+                        "pc_python_type": "accel.integrations.fenics.pc.FenicsNeuralPC", "accel_model": models[2]}
+            for k, val in settings.items():
+                opts[k] = val
+            ksp.setFromOptions()
+            for k in settings:
+                opts.delValue(k)
+        steps, converged = newton.solve(uh)
+        assert converged
+        if kind == "neural":
+            ctx = ksp.getPC().getPythonContext()
+            assert ctx.transfer.shape == (15, 15) and ctx.applies > 0
+        norms[kind] = uh.x.norm()
+        ksp.destroy()
+    assert norms["neural"] == pytest.approx(norms["lu"], rel=1e-8)
+
+
 def test_petsc_options_alone_without_a_dolfinx_problem_is_refused(models):
     A = PETSc.Mat().createAIJ((16, 16), nnz=1)
     A.setDiagonal(A.createVecLeft() * 0 + 2.0)

@@ -8,7 +8,8 @@
 
 it finds the DOLFINx problem that owns the operator (a LinearProblem, or a 0.10 NonlinearProblem) at set-up,
 and builds the box-mesh transfer from that problem's function space. Nothing travels through globals: the match is
-the operator's own PETSc handle.
+the operator's own PETSc handle. A 0.5 NewtonSolver owns its matrix but not its problem: there the one live
+NonlinearProblem whose space has the matrix's size is taken (with several such problems, use accel.accelerate).
 """
 from __future__ import annotations
 
@@ -39,6 +40,38 @@ def space_for_operator(A):
         u = getattr(obj, "u", None)
         if mat is not None and getattr(mat, "handle", None) == handle and hasattr(u, "function_space"):
             return u.function_space
+    return _newton_space(A, kinds)
+
+
+def _newton_space(A, kinds):
+    """0.5-0.9 NewtonSolver: it owns the matrix but not the problem, so take the one live NonlinearProblem whose
+    Jacobian's space has the matrix's size (None when there is none, or more than one)."""
+    nls = sys.modules.get("dolfinx.nls.petsc")
+    solver_type = getattr(nls, "NewtonSolver", None)
+    if not isinstance(solver_type, type):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        objects = gc.get_objects()
+        owns = any(isinstance(o, solver_type) and getattr(getattr(o, "_A", None), "handle", None) == A.handle
+                   for o in objects)
+        problems = [o for o in objects if isinstance(o, kinds) and hasattr(o, "a") and not hasattr(o, "u")]
+    if not owns:
+        return None
+    size = A.getSize()[0]
+    cpp_spaces = []
+    for p in problems:
+        V = p.a.function_spaces[0]  # the C++ space; the Python one wraps it
+        if V.dofmap.index_map.size_global * V.dofmap.index_map_bs == size:
+            cpp_spaces.append(V)
+    if len(cpp_spaces) != 1:
+        return None
+    fem = sys.modules["dolfinx.fem"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for o in gc.get_objects():
+            if isinstance(o, fem.FunctionSpace) and getattr(o, "_cpp_object", None) is cpp_spaces[0]:
+                return o
     return None
 
 
@@ -52,7 +85,8 @@ class FenicsNeuralPC(NeuralPC):
 
             V = space_for_operator(P)
             if V is None:
-                raise GridError("FenicsNeuralPC found no DOLFINx LinearProblem owning this operator; use "
+                raise GridError("FenicsNeuralPC found no DOLFINx LinearProblem owning this operator (nor a single "
+                                "NonlinearProblem of its size behind a NewtonSolver); use "
                                 "accel.accelerate(problem_or_ksp, space=V) instead (it works for every solver)")
             self.transfer = BoxGridTransfer(V)
             self._own_transfer = True
