@@ -1,7 +1,7 @@
 """Nonlinear Poisson -div((1 + u^2) grad u) = f on the unit square (or cube), u = 0 on the boundary, by Newton.
 
 Every Newton step's linear solve uses the neural preconditioner: ``accel.accelerate(solver, space=V)`` is the one
-added line (the Jacobian changes each step; the ONNX Runtime session and the grid map are kept).
+added line (the grid map is built once; the PC re-runs its set-up for each new Jacobian).
 
     python examples/fenics/nonlinear_poisson.py
     python examples/fenics/nonlinear_poisson.py --solver icc
