@@ -211,3 +211,17 @@ def test_guess_by_component_name_from_options():
     finally:
         del opts["comp_accel_guess"]
         ksp.destroy()
+
+
+def test_training_resumes_from_a_checkpoint(trained, tmp_path):
+    import torch
+
+    from accel import modelmeta
+
+    data, out = trained
+    first = modelmeta.read(out.with_suffix(".onnx")).settings["test_rel_l2"]
+    assert main(["train", "fno", "--data", str(data), "--out", str(tmp_path / "more"), "--resume",
+                 str(out.with_suffix(".pt")), "--epochs", "3", "--batch", "8", "--n-test", "8", "--lr", "1e-3"]) == 0
+    ck = torch.load(tmp_path / "more.pt", weights_only=False)
+    assert ck["config"]["width"] == 8 and ck["config"]["modes"] == (4, 4)
+    assert ck["info"]["test_rel_l2"] < first * 1.1  # continues from the trained weights, not from scratch

@@ -112,13 +112,14 @@ def _add_train(train) -> None:
     p.add_argument("--out-frames", type=int, default=40, help="sfno: predicted snapshots")
     p.add_argument("--subsample", type=int, default=1,
                    help="train on every k-th grid point (the held-out error is still measured at full resolution)")
+    p.add_argument("--resume", help="continue training this checkpoint (OUT.pt of an earlier run)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (keep 1-2 on a shared machine)")
     p.set_defaults(func=_cmd_train)
 
 
 _TRAIN_OPTS = ("data", "out", "epochs", "batch", "lr", "n_train", "n_test", "modes", "width", "layers", "padding",
-               "padding_fraction", "in_frames", "out_frames", "subsample", "seed", "threads")
+               "padding_fraction", "in_frames", "out_frames", "subsample", "resume", "seed", "threads")
 
 
 def _recipe(args) -> str:
@@ -147,7 +148,7 @@ def _cmd_train(args) -> int:
     cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, batch=args.batch, lr=args.lr,
                       n_train=args.n_train, n_test=args.n_test, seed=args.seed, threads=args.threads, model=model,
                       in_frames=args.in_frames, out_frames=args.out_frames, recipe=_recipe(args),
-                      subsample=args.subsample)
+                      subsample=args.subsample, resume=args.resume or "")
     with tqdm(total=args.epochs, desc="training", unit="epoch") as bar:
         def progress(epoch, loss):
             bar.update(1)

@@ -64,6 +64,7 @@ class TrainConfig:
     out_frames: int = 40
     recipe: str = ""
     subsample: int = 1  # train on every k-th grid point (cheaper); held-out error is measured at full resolution
+    resume: str = ""  # continue from this checkpoint (its model config and normalisation are kept)
 
 
 def evaluate(model, x, y, batch: int = 20) -> float:
@@ -95,8 +96,16 @@ def train(cfg: TrainConfig, progress=None) -> dict:
     if name == "sfno":
         model_cfg.setdefault("in_frames", cfg.in_frames)
         model_cfg.setdefault("out_frames", cfg.out_frames)
-    model = build_model(name, **model_cfg)
-    model.norm.fit(xtr, ytr)
+    if cfg.resume:
+        from .models import load_checkpoint
+
+        model, prev = load_checkpoint(cfg.resume)
+        if prev.get("family") not in (None, family):
+            raise AccelError(f"{cfg.resume} was trained on {prev['family']!r} data, not {family!r}")
+        model.train()
+    else:
+        model = build_model(name, **model_cfg)
+        model.norm.fit(xtr, ytr)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * max(1, -(-n_train // cfg.batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
