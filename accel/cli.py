@@ -6,6 +6,7 @@ import logging
 import sys
 from dataclasses import dataclass
 
+from .errors import AccelError
 from .registry import get_registry
 
 
@@ -60,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except AccelError as exc:  # a user error: say what and how to fix it, no traceback
+        print(f"accel: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

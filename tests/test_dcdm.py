@@ -135,3 +135,22 @@ def test_levels_keep_iterations_flat_as_the_grid_grows():
         A.destroy()
         b.destroy()
     assert its[-1] <= 1.5 * its[0], its
+
+
+def test_train_command_writes_a_model_with_its_recipe_and_never_overwrites(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "m.onnx"
+    cmd = [sys.executable, "-m", "accel.cli", "train", "dcdm", "--problem", "poisson2d", "--grid", "16,16",
+           "--steps", "5", "--ritz", "16", "--samples", "16", "--width", "4", "--threads", "1", "--no-progress",
+           "--out", str(out)]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    meta = modelmeta.read(out)
+    assert meta.recipe.startswith("accel train dcdm --problem poisson2d --grid 16,16") and "--steps 5" in meta.recipe
+    assert (tmp_path / "m.log.jsonl").read_text().count("loss") >= 1
+    before = out.read_bytes()
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "exists; pass --force" in again.stderr
+    assert out.read_bytes() == before

@@ -28,6 +28,7 @@ def add_train_command(train):
     p.add_argument("--width", type=int, default=8, help="channels of the network")
     p.add_argument("--network", default="dcdm-unet", help="registered network name")
     p.add_argument("--coarse-blocks", type=int, default=3)
+    p.add_argument("--depth", type=int, default=1, help="pooled levels inside the network (grid multiple fine-pool*2^depth)")
     p.add_argument("--fine-pool", type=int, default=2, help="the network works at 1/fine-pool of the grid resolution")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch", type=int, default=8)
@@ -49,7 +50,8 @@ def add_train_command(train):
 def recipe_command(args, grid, out) -> str:
     """The full command that reproduces this model, whatever defaults or invocation were used."""
     flags = {"problem": args.problem, "grid": ",".join(map(str, reversed(grid))), "network": args.network,
-             "width": args.width, "coarse-blocks": args.coarse_blocks, "fine-pool": args.fine_pool, "steps": args.steps,
+             "width": args.width, "depth": args.depth, "coarse-blocks": args.coarse_blocks,
+             "fine-pool": args.fine_pool, "steps": args.steps,
              "batch": args.batch, "lr": args.lr, "ritz": args.ritz, "samples": args.samples, "pre": args.pre,
              "post": args.post, "omega": args.omega, "threads": args.threads, "seed": args.seed}
     parts = ["accel train dcdm"] + [f"--{k} {shlex.quote(str(v))}" for k, v in flags.items()]
@@ -69,7 +71,8 @@ def run_train(args) -> int:
     grid = _grid(args.grid) if args.grid else ((32, 32, 32) if dim == 3 else (64, 64))
     if len(grid) != dim:
         raise AccelError(f"--grid {args.grid} has {len(grid)} sizes but {args.problem} is {dim}D")
-    cfg = TrainConfig(problem=args.problem, grid=grid, network=args.network, width=args.width, coarse_blocks=args.coarse_blocks,
+    cfg = TrainConfig(problem=args.problem, grid=grid, network=args.network, width=args.width, depth=args.depth,
+                      coarse_blocks=args.coarse_blocks,
                       fine_pool=args.fine_pool, ritz=args.ritz, samples=args.samples, batch=args.batch,
                       steps=args.steps, lr=args.lr, pre=args.pre, post=args.post, omega=args.omega, seed=args.seed,
                       threads=args.threads, diagonal_input=args.diagonal_input)

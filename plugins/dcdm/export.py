@@ -30,7 +30,7 @@ def export(net, path: Path, problem: str, train_grid, cycle: dict, recipe: str, 
         plugin="dcdm", component="dcdm", dim=dim, layout=LAYOUTS[dim], problem=problem,
         grid_multiple=net.grid_multiple, min_grid=2 * net.grid_multiple, train_grid=tuple(train_grid),
         recipe=recipe, accel_version=__version__,
-        settings={"cycle": cycle, "width": net.width, "fine_pool": net.fine_pool,
+        settings={"cycle": cycle, "width": net.width, "fine_pool": net.fine_pool, "depth": net.depth,
                   "network": type(net).__name__,
                   "inputs": ["residual", "diagonal"][: net.in_channels]})
     modelmeta.write(tmp, meta)

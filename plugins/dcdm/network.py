@@ -41,37 +41,45 @@ def _ops(dim: int):
 
 @register("dcdm-unet")
 class DCDMUNet(nn.Module):
-    """Two-level convolutional network approximating A^-1 r up to scale (no biases).
+    """U-net approximating A^-1 r up to scale (no biases), at 1/``fine_pool`` of the grid resolution.
 
-    ``in_channels=2`` adds the operator's normalised diagonal as a second input: a convolution is blind to position,
-    and the diagonal is what tells it where walls, obstacles and solid cells are."""
+    ``depth`` pooled levels below the working resolution, each with its own convolutions, then ``coarse_blocks``
+    residual convolutions at the bottom: the receptive field must span the domain for problems whose slowest modes
+    are global (Neumann walls with a single Dirichlet face). ``in_channels=2`` adds the operator's normalised
+    diagonal as a second input: a convolution is blind to position, and the diagonal is what tells it where walls,
+    obstacles and solid cells are."""
 
-    def __init__(self, dim: int, width: int = 8, coarse_blocks: int = 3, fine_pool: int = 2, in_channels: int = 1):
+    def __init__(self, dim: int, width: int = 8, coarse_blocks: int = 3, fine_pool: int = 2, in_channels: int = 1,
+                 depth: int = 1):
         super().__init__()
         Conv, self._pool, self._mode = _ops(dim)
-        self.dim, self.width, self.fine_pool, self.in_channels = dim, width, fine_pool, in_channels
+        self.dim, self.width, self.fine_pool, self.in_channels, self.depth = dim, width, fine_pool, in_channels, depth
         c = width
+        # creation order fixes the initial weights for a seed: lift, encoders, bottom, decoders, output
         self.lift = Conv(in_channels, c, 3, padding=1, bias=False)
-        self.enc = Conv(c, c, 3, padding=1, bias=False)
+        self.enc = nn.ModuleList(Conv(c, c, 3, padding=1, bias=False) for _ in range(depth))
         self.mid = nn.ModuleList(Conv(c, c, 3, padding=1, bias=False) for _ in range(coarse_blocks))
-        self.dec = Conv(c, c, 3, padding=1, bias=False)
+        self.dec = nn.ModuleList(Conv(c, c, 3, padding=1, bias=False) for _ in range(depth))
         self.out = Conv(c, 1, 1, bias=False)
 
     @property
     def grid_multiple(self) -> int:
-        return 2 * self.fine_pool
+        return self.fine_pool * 2**self.depth
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
-        x = self._pool(r, self.fine_pool) if self.fine_pool > 1 else r
-        h1 = F.relu(self.lift(x))
-        h1 = F.relu(self.enc(h1)) + h1
-        h2 = self._pool(h1, 2)
+        h = self._pool(r, self.fine_pool) if self.fine_pool > 1 else r
+        h = F.relu(self.lift(h))
+        skips = []
+        for conv in self.enc:
+            h = F.relu(conv(h)) + h
+            skips.append(h)
+            h = self._pool(h, 2)
         for conv in self.mid:
-            h2 = F.relu(conv(h2)) + h2
-        u = F.interpolate(h2, scale_factor=2.0, mode="nearest") + h1
-        u = F.relu(self.dec(u)) + u
-        c = self.out(u)
+            h = F.relu(conv(h)) + h
+        for conv, skip in zip(reversed(self.dec), reversed(skips)):
+            h = F.interpolate(h, scale_factor=2.0, mode="nearest") + skip
+            h = F.relu(conv(h)) + h
+        c = self.out(h)
         if self.fine_pool > 1:
             c = F.interpolate(c, scale_factor=float(self.fine_pool), mode=self._mode, align_corners=False)
         return c
-

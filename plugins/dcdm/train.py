@@ -21,6 +21,7 @@ class TrainConfig:
     network: str = "dcdm-unet"
     width: int = 8
     coarse_blocks: int = 3
+    depth: int = 1
     fine_pool: int = 2
     ritz: int = 256
     samples: int = 512
@@ -66,7 +67,7 @@ def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False
     A = _sparse(prob.matrix)
     dinv = torch.from_numpy((1.0 / prob.matrix.diagonal()).astype(np.float32))[:, None]
     net = build_model(cfg.network, dim=len(cfg.grid), width=cfg.width, coarse_blocks=cfg.coarse_blocks,
-                      fine_pool=cfg.fine_pool, in_channels=2 if cfg.diagonal_input else 1)
+                      fine_pool=cfg.fine_pool, in_channels=2 if cfg.diagonal_input else 1, depth=cfg.depth)
     aux = None
     if cfg.diagonal_input:
         from .features import normalized_diagonal
