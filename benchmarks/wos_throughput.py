@@ -7,8 +7,9 @@ On a shared machine the wall-clock figure depends on what else runs, so the CPU 
 too: "per core" = all steps / CPU seconds summed over ranks (the rate of one core that is not time-shared), and
 the load average at the start is printed.
 """
-import os
 from __future__ import annotations
+
+import os
 
 import argparse
 import json
