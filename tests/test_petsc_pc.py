@@ -205,3 +205,37 @@ def test_non_flexible_ksp_set_in_code_is_refused_at_solve(poisson2d, tiny_dcdm_m
         opts.delValue("accel_model")
         opts.delValue("accel_grid")
         ksp.destroy()
+
+
+def test_a_new_operator_keeps_the_onnx_session(poisson2d, tiny_dcdm_models):
+    """Newton steps and time steps reset the operator: the PC keeps its ONNX Runtime session."""
+    from petsc4py import PETSc
+
+    A, b = poisson2d
+    ksp = PETSc.KSP().create()
+    ksp.setOptionsPrefix("keep_")
+    opts = PETSc.Options()
+    for k, v in {"ksp_type": "fcg", "ksp_norm_type": "unpreconditioned", "pc_type": "python",
+                 "pc_python_type": "accel.NeuralPC", "accel_model": str(tiny_dcdm_models["p2"]),
+                 "accel_grid": "32,32"}.items():
+        opts["keep_" + k] = v
+    try:
+        ksp.setOperators(A)
+        ksp.setTolerances(rtol=1e-8)
+        ksp.setFromOptions()
+        x = A.createVecRight()
+        ksp.solve(b, x)
+        ctx = ksp.getPC().getPythonContext()
+        session, first = ctx.component.session, ksp.getIterationNumber()
+        B = A.copy()
+        B.scale(2.0)
+        ksp.setOperators(B)
+        ksp.solve(b, x)
+        assert ctx.component.session is session and ksp.getIterationNumber() == first
+        B.destroy()
+        x.destroy()
+    finally:
+        for k in list(opts.getAll()):
+            if k.startswith("keep_"):
+                opts.delValue(k)
+        ksp.destroy()

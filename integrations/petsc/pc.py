@@ -99,6 +99,7 @@ class NeuralPC:
         self._own_transfer = False       # destroy() frees the transfer
         self._natural_transfer = False   # built by set-up from a DMDA or -accel_grid (rebuilt at every set-up)
         self.component = None
+        self._component_key = None
         self.cycle: MultilevelCycle | None = None
         self.levels = 0
         self.fallback_pc = None
@@ -140,7 +141,12 @@ class NeuralPC:
                 kwargs = {"model": o.model or None, "runtime": settings, **self.component_kwargs}
                 if o.problem:
                     kwargs["problem"] = o.problem
-                self.component = get_registry().create("preconditioner", o.plugin, **kwargs)
+                key = (o.plugin, o.model, o.problem, o.providers, o.threads, repr(sorted(self.component_kwargs)))
+                if self.component is None or key != self._component_key:
+                    self.component = get_registry().create("preconditioner", o.plugin, **kwargs)
+                    self._component_key = key
+                # else: a new operator for the same model (a Newton step, a new time step's matrix): keep the
+                # component, whose set-up below then only refreshes what depends on the operator
         preset = self.transfer is not None and not self._natural_transfer
         shape, dmda = (self.transfer.shape, None) if preset else self._grid(pc, A)
         with _agree(mpi, "reading the model"):

@@ -86,6 +86,9 @@ class DCDMPreconditioner:
             log.info("no model given: using shipped %s for %dD problems", self.model.name, dim)
 
     def setup(self, shape: tuple[int, ...], **info) -> None:
+        if self.session is not None and self.shape == tuple(shape):
+            self._set_diagonal(info.get("diagonal"))  # same network and grid, new operator: no new session
+            return
         self._resolve(len(shape))
         self.session = ModelSession(self.model, self.runtime)
         m = self.session.meta
@@ -100,18 +103,21 @@ class DCDMPreconditioner:
             log.info("grid %s padded to %s (the network takes multiples of %d)", shape, padded, mult)
         self.shape, self.padded = tuple(shape), padded
         self._crop = tuple(slice(0, n) for n in shape)
-        inputs = m.settings.get("inputs", ["residual"])
-        self._in = np.zeros((1, len(inputs), *padded), np.float32)
-        if "diagonal" in inputs:
-            diagonal = info.get("diagonal")
-            if diagonal is None:
-                raise ModelError(f"{self.model} takes the operator's diagonal as an input; the caller must pass it")
-            from .features import normalized_diagonal
-
-            self._in[(0, inputs.index("diagonal"), *self._crop)] = normalized_diagonal(diagonal)
+        self._inputs = m.settings.get("inputs", ["residual"])
+        self._in = np.zeros((1, len(self._inputs), *padded), np.float32)
+        self._set_diagonal(info.get("diagonal"))
         self._out = np.zeros((1, 1, *padded), np.float32)
         self.session.bind(self._in, self._out)
         self.session.warm_up(self._in.shape)
+
+    def _set_diagonal(self, diagonal) -> None:
+        if "diagonal" not in self._inputs:
+            return
+        if diagonal is None:
+            raise ModelError(f"{self.model} takes the operator's diagonal as an input; the caller must pass it")
+        from .features import normalized_diagonal
+
+        self._in[(0, self._inputs.index("diagonal"), *self._crop)] = normalized_diagonal(diagonal)
 
     def apply(self, r: np.ndarray, out: np.ndarray) -> None:
         t0 = time.perf_counter()
