@@ -27,10 +27,13 @@ numbered row by row, as a DMDA-free assembly like the Darcy generator does), eac
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import warnings
 from dataclasses import dataclass
+
+from pathlib import Path
 
 import numpy as np
 
@@ -57,13 +60,18 @@ ENERGY_KSP = ("cg", "pipecg", "pipecgrr", "groppcg", "fcg", "pipefcg", "nash", "
 
 
 def _surrogate(guess, threads: int = 1, providers: str = "CPU", problem: str | None = None):
+    if isinstance(guess, (str, Path)):
+        return _named_surrogate(str(guess), threads, providers, problem)
+    return guess
+
+
+@functools.lru_cache(maxsize=8)
+def _named_surrogate(guess: str, threads: int, providers: str, problem: str | None):
+    """Surrogates chosen by name are built once per process (an ONNX session costs 0.1-0.5 s to build); a model
+    file rewritten while the process runs is not reloaded."""
     from accel.plugins.neural_operator.surrogate import Surrogate
 
-    if isinstance(guess, Surrogate) or callable(getattr(guess, "predict", None)):
-        return guess
-    if callable(guess):
-        return guess
-    if isinstance(guess, str) and not guess.endswith(".onnx"):  # a registered surrogate component, e.g. "darcy"
+    if not guess.endswith(".onnx"):  # a registered surrogate component, e.g. "darcy"
         from accel.registry import get_registry
 
         reg = get_registry()
