@@ -4,7 +4,6 @@ Argument parsing only; the work is in the data / training / surrogate modules, i
 """
 from __future__ import annotations
 
-import argparse
 import logging
 
 log = logging.getLogger(__name__)
