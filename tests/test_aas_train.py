@@ -116,3 +116,9 @@ def test_cli_reports_divergence(tmp_path, capsys):
                "--stages", "2", "--width", "8", "--depth", "2", "--lr", "1e30", "--no-plots", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 3 and "NaN" in err and "last good weights" in err
+
+
+def test_moment_penalty_option_trains():
+    res = Trainer(TrainConfig(problem="peak2d", sampler="aas", steps=6, stages=2, moment_weight=100.0,
+                              sampler_options={"flow_steps": 3}, **TINY)).run()
+    assert np.isfinite(res.metrics["rel_l2"]) and all(np.isfinite(r["loss"]) for r in res.history if "loss" in r)

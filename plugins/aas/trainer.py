@@ -43,6 +43,10 @@ class TrainConfig:
     # background like the peak. Measured on the peak problem: floor 1e-3..1e-2 stalls at u = 0 (the few peak points
     # cannot outweigh the many background points), so the default is the plain scale.
     residual_floor: float = 0.0
+    # experimental: penalise the low-order moments of the residual, (mean w r phi_k)^2 for phi = 1, z_1..z_d (w: the
+    # sampler's importance weights). The far field of the residual's monopole is what makes the flat background
+    # drift on the peak problem; the mean squared residual barely sees it. 0 = off.
+    moment_weight: float = 0.0
     sampler_options: dict = field(default_factory=dict)
     eval_points: int = 20000  # uniform evaluation points (2D: a grid of about this many)
     log_samples: int = 2000  # sample positions kept per stage in the log
@@ -225,9 +229,14 @@ class Trainer:
                 w = self._weights(f)
                 lw = getattr(self.sampler, "loss_weights", lambda x: None)(pts)
                 lw = None if lw is None else torch.as_tensor(lw, dtype=torch.float32)
+                phi = torch.as_tensor(self.problem.domain.to_unit(pts), dtype=torch.float32)
                 for _ in range(nsteps):
                     r = self._residual_t(xt, f, True, w)
                     loss = (r * r).mean() if lw is None else (lw * r * r).mean()
+                    if c.moment_weight > 0:
+                        wr = r if lw is None else lw * r
+                        moments = torch.cat([wr.mean().reshape(1), (wr[:, None] * phi).mean(0)])
+                        loss = loss + c.moment_weight * (moments * moments).sum()
                     if not torch.isfinite(loss):
                         self._diverged("the PINN loss became NaN/inf; lower lr", step, good_state, good_step)
                     self.opt.zero_grad()
