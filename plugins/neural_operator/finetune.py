@@ -76,6 +76,8 @@ def finetune(model, x: torch.Tensor, family: str, cfg: FinetuneConfig, y: torch.
     tuned = widen_last_layer(model, cfg.modes, tuple(x.shape[-2:])) if widen else model
     params = [p for p in tuned.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
+    # cosine decay: a residual loss keeps pulling at the last digits, a constant rate makes Adam oscillate late
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.iterations))
     report = {"modes_before": list(model.spectral[-1].modes), "modes_after": list(tuned.spectral[-1].modes)}
     with torch.no_grad():
         report["residual_before"] = float(residual_loss(tuned, x, family, cfg).mean())
@@ -91,6 +93,7 @@ def finetune(model, x: torch.Tensor, family: str, cfg: FinetuneConfig, y: torch.
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sched.step()
         if progress is not None:
             progress(it + 1, float(loss.detach()))
     with torch.no_grad():
