@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from accel.plugins.aas.problems import get_problem, laplacian
+from accel.plugins.aas.problems import get_problem
 from accel.plugins.aas.trainer import TrainConfig, Trainer
 
 TINY = dict(points=256, width=16, depth=2, eval_points=2500, lr=3e-3)

@@ -87,8 +87,7 @@ def handback(onnx_path, n: int = 128, rtol: float = 1e-8, pc: str = "none", thre
     ksp.getPC().setType(pc)
     ksp.setTolerances(rtol=rtol, atol=0.0, max_it=20000)
 
-    def solve(x0):
-        x0.copy()  # touch
+    def solve(x0):  # x0 holds the initial guess (zero or the PINN's) and receives the solution
         ksp.setInitialGuessNonzero(True)
         t = time.perf_counter()
         ksp.solve(b, x0)

@@ -34,8 +34,6 @@ class Problem:
 
     def source(self, x):
         """f = -Laplace(u_exact) at the points x (torch, (N, d)); returns a detached (N,) tensor."""
-        import torch
-
         x = x.detach().clone().requires_grad_(True)
         _, lap = laplacian(self.exact, x)
         return (-lap).detach()
