@@ -37,6 +37,7 @@ def main():
     ap.add_argument("--rtols", default="1e-6,1e-8")
     ap.add_argument("--solvers", default=",".join(SOLVERS))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--levels", type=int, default=-1, help="grid levels above the network (-1: automatic)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--exact-max", type=int, default=40000,
                     help="skip twogrid-exact when its coarse LU would have more unknowns than this")
@@ -53,7 +54,7 @@ def main():
             A = problems.to_petsc(prob.matrix)
             b = random_rhs(A, solid=prob.solid)
             for rtol in [float(r) for r in args.rtols.split(",")]:
-                levels = -1  # the ablations run at the level the network ran at
+                levels = args.levels  # the ablations run at the level the network ran at
                 for s in args.solvers.split(","):
                     if s == "fcg2+twogrid-exact" and n**dim // 2 ** (dim * (max(levels, 0) + 1)) > args.exact_max:
                         print(f"{fam:<12}{'x'.join(map(str, shape)):>12} {rtol:>6.0e} {s:<19} skipped: coarse LU too large")
