@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--solvers", default=",".join(SOLVERS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--levels", type=int, default=-1, help="grid levels above the network (-1: automatic)")
+    ap.add_argument("--pc-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra option for the neural PC, e.g. accel_coarse_operator=galerkin (repeatable)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--exact-max", type=int, default=40000,
                     help="skip twogrid-exact when its coarse LU would have more unknowns than this")
@@ -62,7 +64,8 @@ def main():
                     extra = None
                     if "+neural" in s or "+twogrid" in s:
                         extra = {"accel_problem": fam, "accel_grid": ",".join([str(n)] * dim),
-                                 "accel_threads": args.threads, "accel_levels": levels}
+                                 "accel_threads": args.threads, "accel_levels": levels,
+                                 **dict(kv.split("=", 1) for kv in args.pc_option)}
                     r = solve(A, b, s, rtol=rtol, extra=extra, name=s, raise_unconverged=False)
                     if "+neural" in s:
                         levels = r.pc_stats["levels"]
