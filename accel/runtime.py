@@ -119,8 +119,6 @@ class ModelSession:
 
     def bind(self, x: np.ndarray, y: np.ndarray) -> None:
         """Bind persistent float32 input/output buffers so :meth:`run_bound` copies nothing on the CPU."""
-        import onnxruntime as ort
-
         if x.dtype != np.float32 or y.dtype != np.float32 or not (x.flags.c_contiguous and y.flags.c_contiguous):
             raise AccelError("bound buffers must be C-contiguous float32 arrays")
         b = self.session.io_binding()

@@ -1,7 +1,7 @@
 """Reading an accel component's settings from the PETSc options database under its own prefix."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 
 FLEXIBLE_KSP = ("fcg", "pipefcg", "fgmres", "gcr", "pipegcr", "fbcgsr", "pgmres")
 
