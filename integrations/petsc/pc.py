@@ -290,7 +290,7 @@ class NeuralPC:
         t1 = time.perf_counter()
         if self._grid_in is not None:
             self.component.apply(self._grid_in, self._grid_out)
-            ok = bool(np.isfinite(self._grid_out).all())
+            ok = bool(np.isfinite(self._grid_out.sum()))  # NaN/Inf anywhere make the sum non-finite; no temporary
         t2 = time.perf_counter()
         ok = self._mpi.bcast(ok, root=0)
         if ok:
