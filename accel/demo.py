@@ -10,7 +10,7 @@ log = logging.getLogger(__name__)
 CASES_FULL = [("poisson2d", (128, 128)), ("obstacles2d", (128, 128)), ("poisson3d", (32, 32, 32)),
               ("poisson3d", (64, 64, 64))]
 CASES_QUICK = [("poisson2d", (64, 64)), ("obstacles2d", (64, 64)), ("poisson3d", (32, 32, 32))]
-SOLVERS = ["cg", "cg+icc", "cg+gamg", "cg+boomeramg", "fcg2+neural", "fcg8+neural", "fgmres+neural"]
+SOLVERS = ["cg", "cg+icc", "cg+gamg", "cg+boomeramg", "fcg2+neural", "fcg8+neural", "fgmres+neural", "fcg2+neural-sor"]
 
 
 def add_demo_command(top):

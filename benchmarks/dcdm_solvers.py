@@ -4,9 +4,11 @@
     .venv/bin/python benchmarks/dcdm_solvers.py --families poisson3d --sizes3d 32,64   # a subset
 
 Every row: iterations, set-up and solve time (s), time per preconditioner apply, true relative residual. Neural rows
-also split the apply into the ONNX Runtime call, the copies/casts, the gather/scatter and the Jacobi sweeps.
-Ablations (the same levels, cycle and Krylov method, the network replaced): twogrid-exact (exact Galerkin coarse LU
-one level below the network's grid) and twogrid-none (no coarse correction at the network's level).
+also split the apply into the ONNX Runtime call, the copies/casts, the gather/scatter and the smoothing sweeps.
+``neural`` runs the cycle as trained (2+2 Jacobi sweeps), ``neural-sor`` with one symmetric SOR sweep before and
+after the network. Ablations (the same levels, cycle and Krylov method, the network replaced): twogrid-exact (exact
+Galerkin coarse LU one level below the network's grid) and twogrid-none (no coarse correction at the network's
+level), each with the Jacobi and with the SOR cycle.
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ from accel.integrations.petsc.solvers import solve  # noqa: E402
 from accel.plugins.dcdm import problems  # noqa: E402
 
 SOLVERS = ["cg", "cg+icc", "cg+gamg", "cg+boomeramg", "fcg2+neural", "fcg8+neural", "fgmres+neural",
-           "fcg2+twogrid-exact", "fcg2+twogrid-none"]
+           "fcg2+neural-sor", "fcg2+twogrid-exact", "fcg2+twogrid-none", "fcg2+twogrid-exact-sor",
+           "fcg2+twogrid-none-sor"]
 
 
 def main():
@@ -58,7 +61,7 @@ def main():
             for rtol in [float(r) for r in args.rtols.split(",")]:
                 levels = args.levels  # the ablations run at the level the network ran at
                 for s in args.solvers.split(","):
-                    if s == "fcg2+twogrid-exact" and n**dim // 2 ** (dim * (max(levels, 0) + 1)) > args.exact_max:
+                    if s.startswith("fcg2+twogrid-exact") and n**dim // 2 ** (dim * (max(levels, 0) + 1)) > args.exact_max:
                         print(f"{fam:<12}{'x'.join(map(str, shape)):>12} {rtol:>6.0e} {s:<19} skipped: coarse LU too large")
                         continue
                     extra = None

@@ -1,11 +1,13 @@
 """The two-grid cycle of the neural preconditioner on PETSc objects (mirrors plugins/dcdm/cycle.py exactly).
 
-    z  = Jacobi(omega, pre sweeps) on A z = r from z = 0;  r1 = r - A z
+    z  = smooth(pre sweeps) on A z = r from z = 0;  r1 = r - A z
     c  = network(r1)                       # gathered, run once on rank 0, scattered back
     s  = (c . r1) / (c . A c);  z += s c   # energy-optimal step: the network's scale never matters
-    z  = Jacobi(omega, post sweeps) continuing from z
+    z  = smooth(post sweeps) continuing from z
 
-All work vectors are created once in the constructor. With pre = post = 0 this is plain DCDM: z = s NN(r).
+The smoother is damped Jacobi (omega), as in training, unless a PETSc PC is given: then every sweep is a Richardson
+step z += M^-1 (r - A z) with that PC (SOR, ICC, ...). All work vectors are created once in the constructor. With
+pre = post = 0 this is plain DCDM: z = s NN(r).
 """
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ import numpy as np
 
 
 class TwoGridCycle:
-    def __init__(self, A, pre: int, post: int, omega: float):
+    def __init__(self, A, pre: int, post: int, omega: float, smoother=None):
         self.A, self.pre, self.post, self.omega = A, int(pre), int(post), float(omega)
+        self.smoother = smoother  # a set-up PETSc PC on A, owned by this cycle; None: damped Jacobi
         self.dinv = A.createVecLeft()
+        self.tmp = A.createVecLeft() if smoother is not None else None
         A.getDiagonal(self.dinv)
         d = self.dinv.getArray(readonly=True)
-        if np.any(d <= 0):
+        if smoother is None and np.any(d <= 0):
             from accel.errors import SolverConfigError
 
             raise SolverConfigError("the operator has non-positive diagonal entries: the Jacobi sweeps of the neural "
@@ -37,12 +41,11 @@ class TwoGridCycle:
         t = time.perf_counter()
         A, res, c, Ac = self.A, self.res, self.c, self.Ac
         if self.pre:
-            z.pointwiseMult(self.dinv, r)
+            self._sweep(r, z, first=True)
             for _ in range(self.pre - 1):
                 A.mult(z, res)
                 res.aypx(-1.0, r)
-                res.pointwiseMult(res, self.dinv)
-                z.axpy(1.0, res)
+                self._sweep(res, z)
             A.mult(z, res)
             res.aypx(-1.0, r)
         else:
@@ -59,17 +62,34 @@ class TwoGridCycle:
         if self.post:
             res.axpy(-s, Ac)
             for k in range(self.post):
-                res.pointwiseMult(res, self.dinv)
-                z.axpy(1.0, res)
+                self._sweep(res, z)
                 if k + 1 < self.post:
                     A.mult(z, res)
                     res.aypx(-1.0, r)
         self.smooth_time += time.perf_counter() - t
         return True
 
+    def _sweep(self, res, z, first=False):
+        """z += M^-1 res (z = M^-1 res when ``first``); may overwrite ``res`` (Jacobi does, in place)."""
+        if self.smoother is None:
+            if first:
+                z.pointwiseMult(self.dinv, res)
+            else:
+                res.pointwiseMult(res, self.dinv)
+                z.axpy(1.0, res)
+        elif first:
+            self.smoother.apply(res, z)
+        else:
+            self.smoother.apply(res, self.tmp)
+            z.axpy(1.0, self.tmp)
+
     def destroy(self):
-        for v in (self.dinv, self.res, self.c, self.Ac):
-            v.destroy()
+        for v in (self.dinv, self.res, self.c, self.Ac, self.tmp):
+            if v is not None:
+                v.destroy()
+        if self.smoother is not None:
+            self.smoother.destroy()
+            self.smoother = None
 
 
 class MultilevelCycle:
@@ -80,17 +100,18 @@ class MultilevelCycle:
     is exactly :class:`TwoGridCycle`. Takes ownership of the interpolation matrices.
     """
 
-    def __init__(self, A, interpolations, pre: int, post: int, omega: float, coarsening=None):
+    def __init__(self, A, interpolations, pre: int, post: int, omega: float, coarsening=None, smoother=None):
+        """``smoother(op)`` returns a set-up PETSc PC for the level operator ``op`` (None: damped Jacobi)."""
         self.P = list(interpolations)
         self.coarsening = list(coarsening or [])  # if given: A_{l+1} = Q_l^T A_l Q_l with these instead of P_l
         self.ops = []
         self.cycles = []
         op = A
         for level, P in enumerate(self.P):
-            self.cycles.append(TwoGridCycle(op, pre, post, omega))
+            self.cycles.append(TwoGridCycle(op, pre, post, omega, smoother(op) if smoother else None))
             op = op.PtAP(self.coarsening[level] if self.coarsening else P)
             self.ops.append(op)
-        self.cycles.append(TwoGridCycle(op, pre, post, omega))
+        self.cycles.append(TwoGridCycle(op, pre, post, omega, smoother(op) if smoother else None))
         self.rc = [P.createVecRight() for P in self.P]
         self.ec = [P.createVecRight() for P in self.P]
         self.pre, self.post, self.omega = pre, post, omega

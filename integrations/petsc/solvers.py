@@ -26,10 +26,16 @@ CONFIGS: dict[str, dict] = {
     "cg+boomeramg": {"ksp_type": "cg", "pc_type": "hypre", "pc_hypre_type": "boomeramg", **UNPREC},
     "fcg2+neural": {**FCG2, **NEURAL},
     "fcg8+neural": {**FCG2, "ksp_fcg_mmax": 8, **NEURAL},
+    # one symmetric SOR sweep before and after the network instead of two Jacobi sweeps each
+    "fcg2+neural-sor": {**FCG2, **NEURAL, "accel_smoother": "sor", "accel_cycle_pre": 1, "accel_cycle_post": 1},
     "fgmres+neural": {"ksp_type": "fgmres", "ksp_gmres_restart": 30, "ksp_norm_type": "unpreconditioned", **NEURAL},
     # ablations: the same cycle and Krylov method with the network replaced by a classical part
     "fcg2+twogrid-exact": {**FCG2, **NEURAL, "accel_plugin": "twogrid-exact"},
     "fcg2+twogrid-none": {**FCG2, **NEURAL, "accel_plugin": "twogrid-none"},
+    "fcg2+twogrid-exact-sor": {**FCG2, **NEURAL, "accel_plugin": "twogrid-exact", "accel_smoother": "sor",
+                               "accel_cycle_pre": 1, "accel_cycle_post": 1},
+    "fcg2+twogrid-none-sor": {**FCG2, **NEURAL, "accel_plugin": "twogrid-none", "accel_smoother": "sor",
+                              "accel_cycle_pre": 1, "accel_cycle_post": 1},
 }
 
 _counter = itertools.count()
