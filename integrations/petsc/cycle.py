@@ -1,7 +1,7 @@
 """The two-grid cycle of the neural preconditioner on PETSc objects (mirrors plugins/dcdm/cycle.py exactly).
 
     z  = smooth(pre sweeps) on A z = r from z = 0;  r1 = r - A z
-    c  = network(r1)                       # gathered, run once on rank 0, scattered back
+    c  = network(r1) * coupled             # gathered, run once on rank 0, scattered back; zero on decoupled rows
     s  = (c . r1) / (c . A c);  z += s c   # energy-optimal step: the network's scale never matters
     z  = smooth(post sweeps) continuing from z
 
@@ -24,6 +24,7 @@ class TwoGridCycle:
         self.tmp = A.createVecLeft() if smoother is not None else None
         A.getDiagonal(self.dinv)
         d = self.dinv.getArray(readonly=True)
+        diagonal = d.copy()
         if smoother is None and np.any(d <= 0):
             from accel.errors import SolverConfigError
 
@@ -33,7 +34,24 @@ class TwoGridCycle:
         self.dinv.reciprocal()
         self.dinv.scale(self.omega)
         self.res, self.c, self.Ac = (A.createVecLeft() for _ in range(3))
+        self.coupled = self._coupled_rows(diagonal)
         self.smooth_time = 0.0
+
+    def _coupled_rows(self, diag):
+        """1 on rows with an off-diagonal entry, 0 on decoupled rows (solid cells, eliminated Dirichlet unknowns),
+        or None when every row is coupled. One product with a random positive vector w finds them: the off-diagonal
+        part of (A w)_i vanishes for a coupled row only with probability zero."""
+        A, w, Aw = self.A, self.res, self.Ac
+        lo, hi = w.getOwnershipRange()
+        w.setArray(np.random.default_rng(lo).uniform(1.0, 2.0, hi - lo))
+        A.mult(w, Aw)
+        aw, dw = Aw.getArray(readonly=True), diag * w.getArray(readonly=True)
+        coupled = (np.abs(aw - dw) > 1e-12 * (np.abs(aw) + np.abs(dw))).astype(float)
+        if A.getComm().tompi4py().allreduce(int(coupled.size - coupled.sum())) == 0:
+            return None
+        mask = A.createVecLeft()
+        mask.setArray(coupled)
+        return mask
 
     def apply(self, r, z, network) -> bool:
         """z <- cycle(r); ``network(res, c)`` fills c (the network, or the next level's correction). Returns False
@@ -55,6 +73,8 @@ class TwoGridCycle:
         if not network(res, c):
             return False
         t = time.perf_counter()
+        if self.coupled is not None:
+            c.pointwiseMult(c, self.coupled)
         A.mult(c, Ac)
         cAc = c.dot(Ac)
         s = c.dot(res) / cAc if cAc > 0 else 0.0
@@ -84,7 +104,7 @@ class TwoGridCycle:
             z.axpy(1.0, self.tmp)
 
     def destroy(self):
-        for v in (self.dinv, self.res, self.c, self.Ac, self.tmp):
+        for v in (self.dinv, self.res, self.c, self.Ac, self.tmp, self.coupled):
             if v is not None:
                 v.destroy()
         if self.smoother is not None:

@@ -41,6 +41,9 @@ def add_train_command(train):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--diagonal-input", action="store_true",
                    help="give the network the operator's diagonal as a second channel (walls, obstacles)")
+    p.add_argument("--loss", choices=("residual", "energy"), default="residual",
+                   help="residual: the DCDM paper's residual 2-norm after a line search; energy: the A-norm error "
+                        "(exact solutions from one sparse LU; needed for Neumann-dominated operators)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", default=None, help="JSON-lines training log (default: OUT with .log.jsonl)")
     p.add_argument("--no-progress", action="store_true")
@@ -53,7 +56,7 @@ def recipe_command(args, grid, out) -> str:
              "width": args.width, "depth": args.depth, "coarse-blocks": args.coarse_blocks,
              "fine-pool": args.fine_pool, "steps": args.steps,
              "batch": args.batch, "lr": args.lr, "ritz": args.ritz, "samples": args.samples, "pre": args.pre,
-             "post": args.post, "omega": args.omega, "threads": args.threads, "seed": args.seed}
+             "post": args.post, "omega": args.omega, "loss": args.loss, "threads": args.threads, "seed": args.seed}
     parts = ["accel train dcdm"] + [f"--{k} {shlex.quote(str(v))}" for k, v in flags.items()]
     if args.diagonal_input:
         parts.append("--diagonal-input")
@@ -75,7 +78,7 @@ def run_train(args) -> int:
                       coarse_blocks=args.coarse_blocks,
                       fine_pool=args.fine_pool, ritz=args.ritz, samples=args.samples, batch=args.batch,
                       steps=args.steps, lr=args.lr, pre=args.pre, post=args.post, omega=args.omega, seed=args.seed,
-                      threads=args.threads, diagonal_input=args.diagonal_input)
+                      threads=args.threads, diagonal_input=args.diagonal_input, loss=args.loss)
     log_path = Path(args.log) if args.log else out.with_suffix(".log.jsonl")
     net, history = train(cfg, log_path=log_path, progress=not args.no_progress)
     recipe = recipe_command(args, grid, out)

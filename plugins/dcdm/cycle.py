@@ -5,7 +5,7 @@ a test checks that they do. One application with residual r:
 
     z  = Jacobi(omega, pre sweeps) on A z = r, from z = 0
     r1 = r - A z
-    c  = NN(r1 / |r1|)                      # the network: coarse, smooth part of the error
+    c  = NN(r1 / |r1|) * coupled            # the network: coarse, smooth part of the error; zero on decoupled rows
     s  = (c . r1) / (c . A c)               # energy-optimal step: makes the cycle scale-free and resolution-robust
     z += s c ; then Jacobi(omega, post sweeps)
 """
@@ -26,9 +26,19 @@ class CycleSettings:
         return {"pre": self.pre, "post": self.post, "omega": self.omega}
 
 
+def coupled_rows(A) -> "np.ndarray":
+    """1.0 for rows of the scipy matrix ``A`` with an off-diagonal entry, 0.0 for decoupled rows (solid cells,
+    eliminated Dirichlet unknowns): a smooth coarse correction must not touch those, the smoother solves them."""
+    import numpy as np
+
+    off = abs(A.tocsr()).sum(axis=1).A1 - abs(A.diagonal())
+    return (off > 0).astype(np.float32)
+
+
 def apply_cycle(net, A: torch.Tensor, dinv: torch.Tensor, r: torch.Tensor, shape, cfg: CycleSettings,
-                aux: torch.Tensor | None = None) -> torch.Tensor:
-    """r: (n, B) float tensor of residual columns; returns z (n, B). ``aux`` (1, k, *shape): extra input channels."""
+                aux: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """r: (n, B) float tensor of residual columns; returns z (n, B). ``aux`` (1, k, *shape): extra input channels;
+    ``mask`` (n, 1): :func:`coupled_rows`."""
     z = torch.zeros_like(r)
     res = r
     for k in range(cfg.pre):
@@ -39,6 +49,8 @@ def apply_cycle(net, A: torch.Tensor, dinv: torch.Tensor, r: torch.Tensor, shape
     if aux is not None:
         x = torch.cat([x, aux.expand(r.shape[1], *aux.shape[1:]).to(x.dtype)], dim=1)
     c = net(x).reshape(r.shape[1], -1).T
+    if mask is not None:
+        c = c * mask
     Ac = A @ c
     s = (c * res).sum(0, keepdim=True) / (c * Ac).sum(0, keepdim=True).clamp_min(1e-30)
     z = z + s * c
@@ -57,3 +69,14 @@ def dcdm_loss(A: torch.Tensor, b: torch.Tensor, q: torch.Tensor) -> torch.Tensor
     res = b - Aq * alpha
     return ((res * res).sum(0) / (b * b).sum(0)).mean()
 
+
+
+def energy_loss(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Mean over columns of |x - a q|_A^2 / |x|_A^2 with x = A^-1 b and the energy-optimal a = (q.b)/(q.A q):
+    1 - (q.b)^2 / ((q.A q)(x.b)). Scale-free like :func:`dcdm_loss`, but it weighs errors as CG does; on operators
+    with a tiny lowest eigenvalue (Neumann walls) the residual 2-norm even ranks an exact coarse solve below none."""
+    Aq = A @ q
+    qb = (q * b).sum(0)
+    qAq = (q * Aq).sum(0).clamp_min(1e-30)
+    xb = (x * b).sum(0).clamp_min(1e-30)
+    return (1.0 - qb * qb / (qAq * xb)).mean()

@@ -34,6 +34,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     diagonal_input: bool = False
+    loss: str = "residual"  # "residual": the DCDM paper's |r|_2 after a line search; "energy": the A-norm error
     extra: dict = field(default_factory=dict)
 
 
@@ -52,7 +53,7 @@ def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False
     """Train and return (network, history). Logs one JSON line per 50 steps to ``log_path``."""
     import torch
 
-    from .cycle import CycleSettings, apply_cycle, dcdm_loss
+    from .cycle import CycleSettings, apply_cycle, coupled_rows, dcdm_loss, energy_loss
     from .network import build_model
 
     torch.manual_seed(cfg.seed)
@@ -64,8 +65,17 @@ def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False
     rhs = torch.from_numpy(spectrum.training_rhs(vecs, cfg.samples, seed=cfg.seed))
     log.info("training data: %d right-hand sides from %d Ritz vectors in %.1f s", cfg.samples, cfg.ritz,
              time.perf_counter() - t0)
+    if cfg.loss not in ("residual", "energy"):
+        raise ValueError(f"unknown loss {cfg.loss!r}; valid: residual, energy")
+    sol = None
+    if cfg.loss == "energy":
+        from scipy.sparse.linalg import splu
+
+        # the exact solutions of the training systems, once: the energy norm needs A^-1 b
+        sol = torch.from_numpy(splu(prob.matrix.tocsc()).solve(rhs.numpy().T.astype(np.float64)).T.astype(np.float32))
     A = _sparse(prob.matrix)
     dinv = torch.from_numpy((1.0 / prob.matrix.diagonal()).astype(np.float32))[:, None]
+    mask = torch.from_numpy(coupled_rows(prob.matrix))[:, None]
     net = build_model(cfg.network, dim=len(cfg.grid), width=cfg.width, coarse_blocks=cfg.coarse_blocks,
                       fine_pool=cfg.fine_pool, in_channels=2 if cfg.diagonal_input else 1, depth=cfg.depth)
     aux = None
@@ -89,8 +99,8 @@ def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False
         for step in bar:
             idx = torch.randint(0, rhs.shape[0], (cfg.batch,), generator=gen)
             b = rhs[idx].T.contiguous()
-            z = apply_cycle(net, A, dinv, b, cfg.grid, cyc, aux)
-            loss = dcdm_loss(A, b, z)
+            z = apply_cycle(net, A, dinv, b, cfg.grid, cyc, aux, mask)
+            loss = dcdm_loss(A, b, z) if sol is None else energy_loss(A, b, sol[idx].T.contiguous(), z)
             opt.zero_grad()
             loss.backward()
             opt.step()
