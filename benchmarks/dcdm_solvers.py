@@ -59,7 +59,8 @@ def main():
             A = problems.to_petsc(prob.matrix)
             b = random_rhs(A, solid=prob.solid)
             for rtol in [float(r) for r in args.rtols.split(",")]:
-                levels = args.levels  # the ablations run at the level the network ran at
+                levels = args.levels  # the ablations run at the level the network ran at, with its transfers
+                interp = ""
                 for s in args.solvers.split(","):
                     if s.startswith("fcg2+twogrid-exact") and n**dim // 2 ** (dim * (max(levels, 0) + 1)) > args.exact_max:
                         print(f"{fam:<12}{'x'.join(map(str, shape)):>12} {rtol:>6.0e} {s:<19} skipped: coarse LU too large")
@@ -68,10 +69,12 @@ def main():
                     if "+neural" in s or "+twogrid" in s:
                         extra = {"accel_problem": fam, "accel_grid": ",".join([str(n)] * dim),
                                  "accel_threads": args.threads, "accel_levels": levels,
+                                 **({"accel_interpolation": interp} if interp and "+twogrid" in s else {}),
                                  **dict(kv.split("=", 1) for kv in args.pc_option)}
                     r = solve(A, b, s, rtol=rtol, extra=extra, name=s, raise_unconverged=False)
                     if "+neural" in s:
                         levels = r.pc_stats["levels"]
+                        interp = r.pc_stats["interpolation"]
                     st = r.pc_stats
                     apply_ms = ort_ms = ovh = float("nan")
                     if st.get("applies"):

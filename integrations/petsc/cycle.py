@@ -112,12 +112,32 @@ class TwoGridCycle:
             self.smoother = None
 
 
+def _identity_on_empty_rows(op):
+    """Put 1 on the diagonal of rows that are zero (coarse unknowns made of decoupled fine unknowns only)."""
+    d = op.createVecLeft()
+    op.getDiagonal(d)
+    arr = d.getArray()
+    empty = arr == 0.0
+    if op.getComm().tompi4py().allreduce(int(empty.sum())):
+        arr[:] = np.where(empty, 1.0, 0.0)
+        from petsc4py import PETSc
+
+        op.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, False)
+        op.setDiagonal(d, addv=PETSc.InsertMode.ADD_VALUES)
+    d.destroy()
+
+
 class MultilevelCycle:
     """Levels of line-searched Jacobi cycles over a grid hierarchy, the network's cycle at the coarsest level.
 
     Level l smooths with A_l, restricts its residual with P_l^T, corrects with P_l times the next level's cycle,
     line-searches that correction and smooths again; A_{l+1} = P_l^T A_l P_l (Galerkin). With no interpolations this
     is exactly :class:`TwoGridCycle`. Takes ownership of the interpolation matrices.
+
+    Decoupled rows (solid cells, eliminated Dirichlet unknowns) are left out of the transfers: their rows of P_l (and
+    Q_l) are zeroed, so the coarse operators aggregate only coupled unknowns, as a rediscretisation of the geometry on
+    the coarse grid would, instead of adding the solid cells' identity rows to mixed coarse cells as a spurious mass
+    term. Coarse unknowns left with no coupled fine unknown get an identity row.
     """
 
     def __init__(self, A, interpolations, pre: int, post: int, omega: float, coarsening=None, smoother=None):
@@ -128,8 +148,14 @@ class MultilevelCycle:
         self.cycles = []
         op = A
         for level, P in enumerate(self.P):
-            self.cycles.append(TwoGridCycle(op, pre, post, omega, smoother(op) if smoother else None))
+            cycle = TwoGridCycle(op, pre, post, omega, smoother(op) if smoother else None)
+            self.cycles.append(cycle)
+            if cycle.coupled is not None:
+                for T in [P] + self.coarsening[level:level + 1]:
+                    T.diagonalScale(L=cycle.coupled)
             op = op.PtAP(self.coarsening[level] if self.coarsening else P)
+            if cycle.coupled is not None:
+                _identity_on_empty_rows(op)
             self.ops.append(op)
         self.cycles.append(TwoGridCycle(op, pre, post, omega, smoother(op) if smoother else None))
         self.rc = [P.createVecRight() for P in self.P]

@@ -40,7 +40,7 @@ class NeuralPCOptions:
     cycle_omega: float = -1.0
     smoother: str = "jacobi"
     levels: int = -1
-    interpolation: str = "linear"
+    interpolation: str = ""
     coarse_operator: str = "aggregation"
     check_ksp: bool = True
 
@@ -87,7 +87,10 @@ class NeuralPC:
                                  for about the cost of one more matrix product; its counts depend on the partition
     ``-accel_levels N``          grid levels above the network's (default -1: as many halvings as bring the grid
                                  down to the model's training grid; 0 runs the network's cycle on the fine grid)
-    ``-accel_interpolation K``   grid transfer between levels: ``linear`` (default) or ``constant``
+    ``-accel_interpolation K``   grid transfer between levels: ``linear`` or ``constant`` (default: the model's
+                                 recommendation from its metadata, else ``linear``; the obstacles model asks for
+                                 ``constant``, which with the decoupled solid cells left out of the transfers keeps its
+                                 iterations flat across grids)
     ``-accel_coarse_operator K`` coarse operators: ``aggregation`` (default: Q^T A Q with piecewise-constant Q, which
                                  keeps the fine stencil's shape, the operator the network was trained on, and is cheap
                                  to form) or ``galerkin`` (P^T A P with the interpolation itself)
@@ -109,6 +112,7 @@ class NeuralPC:
         self._component_key = None
         self.cycle: MultilevelCycle | None = None
         self.levels = 0
+        self.interpolation = ""
         self.fallback_pc = None
         self.using_fallback = False
         self.applies = 0
@@ -168,6 +172,9 @@ class NeuralPC:
             log.info("the preset transfer %s maps to one grid only: the network runs at the fine level",
                      type(self.transfer).__name__)
             levels = 0
+        interp_kind = o.interpolation or (info.get("cycle") or {}).get("interpolation", "linear")
+        if interp_kind not in ("linear", "constant"):
+            raise SolverConfigError(f"-accel_interpolation {interp_kind!r}: valid are linear, constant")
         if o.coarse_operator not in ("galerkin", "aggregation"):
             raise SolverConfigError(f"-accel_coarse_operator {o.coarse_operator!r}: valid are galerkin, aggregation")
         interps, coarsening, net_shape, template = [], [], shape, A.createVecLeft()
@@ -177,8 +184,8 @@ class NeuralPC:
                 if level == 0 and dmda is not None:
                     r0, r1 = template.getOwnershipRange()
                     rows = dmda.getAO().petsc2app(np.arange(r0, r1, dtype=PETSc_int()))
-                interps.append(petsc_interpolation(interpolation(net_shape, o.interpolation), template, rows))
-                if o.coarse_operator == "aggregation" and o.interpolation != "constant":
+                interps.append(petsc_interpolation(interpolation(net_shape, interp_kind), template, rows))
+                if o.coarse_operator == "aggregation" and interp_kind != "constant":
                     coarsening.append(petsc_interpolation(interpolation(net_shape, "constant"), template, rows))
                 net_shape = coarse(net_shape)
                 template.destroy()
@@ -217,6 +224,7 @@ class NeuralPC:
                 self._grid_in = view if view is not None else np.zeros(net_shape)
                 self._grid_out = view if view is not None else np.zeros(net_shape)
         self.levels = levels
+        self.interpolation = interp_kind if levels else ""
         self.using_fallback = False
         self.setup_time = time.perf_counter() - t0
         if comm.getRank() == 0:
@@ -345,6 +353,7 @@ class NeuralPC:
         return {
             "applies": self.applies,
             "levels": self.levels,
+            "interpolation": self.interpolation,
             "setup": self.setup_time,
             "apply": self.apply_time,
             "network": getattr(comp, "ort_time", 0.0),

@@ -44,6 +44,9 @@ def add_train_command(train):
     p.add_argument("--loss", choices=("residual", "energy"), default="residual",
                    help="residual: the DCDM paper's residual 2-norm after a line search; energy: the A-norm error "
                         "(exact solutions from one sparse LU; needed for Neumann-dominated operators)")
+    p.add_argument("--interpolation", choices=("linear", "constant"), default=None,
+                   help="grid transfer the PC's hierarchy should use with this model, stored in its metadata "
+                        "(default: none stored, the PC uses linear)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", default=None, help="JSON-lines training log (default: OUT with .log.jsonl)")
     p.add_argument("--no-progress", action="store_true")
@@ -60,6 +63,8 @@ def recipe_command(args, grid, out) -> str:
     parts = ["accel train dcdm"] + [f"--{k} {shlex.quote(str(v))}" for k, v in flags.items()]
     if args.diagonal_input:
         parts.append("--diagonal-input")
+    if args.interpolation:
+        parts.append(f"--interpolation {args.interpolation}")
     return " ".join(parts + [f"--out {shlex.quote(str(out))}"])
 
 
@@ -83,7 +88,10 @@ def run_train(args) -> int:
     net, history = train(cfg, log_path=log_path, progress=not args.no_progress)
     recipe = recipe_command(args, grid, out)
     checks = [grid, tuple(2 * n for n in grid)] if dim == 2 else [grid]
-    export(net, out, args.problem, grid, {"pre": args.pre, "post": args.post, "omega": args.omega}, recipe,
+    cycle = {"pre": args.pre, "post": args.post, "omega": args.omega}
+    if args.interpolation:
+        cycle["interpolation"] = args.interpolation
+    export(net, out, args.problem, grid, cycle, recipe,
            check_grids=checks)
     print(f"wrote {out} (final loss {history[-1]['smoothed']:.3e}; log {log_path})")
     return 0
