@@ -290,3 +290,41 @@ def test_examples_give_the_same_iterations_on_two_ranks(name, models, run_mpi):
         results[n] = _numbers(res.stdout)
     assert results[1][0] == results[2][0]  # identical iteration counts
     assert results[2][1] == pytest.approx(results[1][1], rel=1e-7)
+
+
+def test_surrogate_guess_starts_every_solve_and_a_bad_one_is_discarded(models):
+    """accelerate(..., guess=...): the prediction (on the mesh's grid) starts the solve; the boundary rows take the
+    Dirichlet data. A perfect surrogate leaves almost nothing to do; one worse than zero is dropped with a warning."""
+    from accel.integrations.petsc.guess import GuessWarning
+
+    ref, V = poisson_problem(n=32, petsc_options={"ksp_type": "cg", "pc_type": "icc", "ksp_rtol": 1e-12})
+    u_ref = ref.solve()
+    truth = fem.Function(V)
+    truth.x.array[:] = u_ref.x.array
+
+    cold, _ = poisson_problem(n=32, petsc_options={"ksp_rtol": 1e-8})
+    accel.accelerate(cold, model=models[2])
+    cold.solve()
+    cold_its = cold.solver.getIterationNumber()
+
+    warm, _ = poisson_problem(n=32, petsc_options={"ksp_rtol": 1e-8})
+    # the "surrogate" maps its input (here: the true solution on the grid) to the prediction
+    accel.accelerate(warm, model=models[2], guess=lambda field: field, guess_inputs=truth)
+    uh = warm.solve()
+    report = neural_pc(warm).last_guess
+    assert report.used and report.residual < 1e-6, report
+    assert warm.solver.getIterationNumber() <= 1 < cold_its
+    assert np.linalg.norm(uh.x.array - u_ref.x.array) <= 1e-6 * np.linalg.norm(u_ref.x.array)
+
+    bad, _ = poisson_problem(n=32, petsc_options={"ksp_rtol": 1e-8})
+    accel.accelerate(bad, model=models[2], guess=lambda field: -10 * field, guess_inputs=lambda: truth)
+    with pytest.warns(GuessWarning, match="discarded"):
+        ub = bad.solve()
+    assert not neural_pc(bad).last_guess.used
+    assert bad.solver.getIterationNumber() == cold_its
+    assert np.linalg.norm(ub.x.array - u_ref.x.array) <= 1e-6 * np.linalg.norm(u_ref.x.array)
+
+    with pytest.raises(AccelError, match="guess_inputs has shape"):
+        p, _ = poisson_problem(n=32)
+        accel.accelerate(p, model=models[2], guess=lambda f: f, guess_inputs=np.zeros((5, 5)))
+        p.solve()

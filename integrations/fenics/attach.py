@@ -177,7 +177,7 @@ def _coarsening(coarsen, shape, meta) -> int:
 
 
 def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_type: str | None = "auto",
-               coarsen="auto", **options):
+               coarsen="auto", guess=None, guess_inputs=None, **options):
     """Make ``target``'s linear solves use the neural preconditioner; returns ``target``.
 
     target: ``LinearProblem``, ``petsc4py.PETSc.KSP``, ``dolfinx.nls.petsc.NewtonSolver``, ``PETSc.SNES`` or a 0.10
@@ -187,8 +187,15 @@ def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_t
     type you chose), a flexible type to set, or None (never change it). ``coarsen``: halvings between the mesh's
     grid and the network's ("auto": one halving where the mesh's grid is larger than the model's training grid; 0:
     the network at the mesh's resolution). Other keywords are NeuralPC options: ``model``, ``problem``,
-    ``providers``, ``threads``, ``fallback``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``. Call it after your
-    own ``setFromOptions`` calls; it does not write to the PETSc options database.
+    ``providers``, ``threads``, ``fallback``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``, ``smoother``. Call it
+    after your own ``setFromOptions`` calls; it does not write to the PETSc options database.
+
+    ``guess``: a surrogate (registered component name such as ``darcy``, an .onnx path, or an object with
+    ``predict``) whose prediction starts every solve; ``guess_inputs``: its input on the mesh's grid (an array of
+    the grid's shape, a Function in the solution's space, or a callable returning either, evaluated before each
+    solve so a coefficient that changes between solves is picked up). The guess is checked (energy for CG-type
+    KSPs, residual otherwise), logged, scaled and discarded with a warning when no better than zero
+    (``accel.integrations.petsc.guess``); the last report is the PC's ``last_guess``.
     """
     ksp, space, what = _resolve(target, _as_space(space))
     compat.check_options_prefix(ksp.getOptionsPrefix())
@@ -212,6 +219,8 @@ def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_t
     ctx = _neural_pc_class()()
     ctx.transfer = transfer
     ctx.opts = pc_opts
+    if guess is not None:
+        ctx.guess_hook = _GuessHook(guess, guess_inputs, space, threads=pc_opts.threads, providers=pc_opts.providers)
     pc = ksp.getPC()
     pc.setType("python")
     pc.setPythonContext(ctx)
@@ -219,6 +228,46 @@ def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_t
         log.info("accel: %s accelerated with the %s neural preconditioner on a %s grid (%s); %s", what, plugin,
                  "x".join(map(str, transfer.shape)), getattr(transfer, "cell_type", type(transfer).__name__), how)
     return target
+
+
+class _GuessHook:
+    """Fills x with the surrogate's prediction before each solve (the NeuralPC's preSolve calls it)."""
+
+    def __init__(self, guess, inputs, space, threads=1, providers="CPU"):
+        if inputs is None:
+            raise AccelError("accelerate(..., guess=...) needs guess_inputs: the surrogate's input on the mesh's grid "
+                             "(an array, a Function in the solution's space, or a callable returning one)")
+        if space is None:
+            raise AccelError("accelerate(..., guess=...) needs the function space (space=V) to map the prediction")
+        self.guess, self.inputs, self.threads, self.providers = guess, inputs, threads, providers
+        self.transfer = BoxGridTransfer(space)  # the mesh's own grid: the surrogate predicts at full resolution
+
+    def _grid_inputs(self):
+        import numpy as np
+
+        value = self.inputs
+        if callable(value) and not hasattr(value, "function_space"):  # a Function is callable too (UFL)
+            value = value()
+        if hasattr(value, "function_space"):  # a Function: its values on the grid (rank 0)
+            grid = np.zeros(self.transfer.shape) if self.transfer.comm.rank == 0 else None
+            self.transfer.to_grid(compat.petsc_vec(value), grid)
+            return grid
+        value = np.asarray(value, dtype=float)
+        if value.shape != tuple(self.transfer.shape):
+            raise AccelError(f"guess_inputs has shape {value.shape} but the mesh's grid is {tuple(self.transfer.shape)} "
+                             "(C order: z, y, x); pass the input on that grid or a Function in the solution's space")
+        return value
+
+    def __call__(self, ksp, b, x):
+        from accel.integrations.petsc.guess import attach_guess
+
+        return attach_guess(ksp, self.guess, self._grid_inputs(), b, x, transfer=self.transfer,
+                            threads=self.threads, providers=self.providers)
+
+    def destroy(self):
+        if self.transfer is not None:
+            self.transfer.destroy()
+            self.transfer = None
 
 
 def neural_pc(target):

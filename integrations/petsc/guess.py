@@ -121,8 +121,9 @@ def attach_guess(ksp, guess, inputs, b, x, *, transfer=None, threads: int = 1, p
         raise error
     t1 = time.perf_counter()
     if transfer is not None:
+        # rows off the grid (eliminated Dirichlet unknowns) take b_i / A_ii: the boundary value itself
         transfer.from_grid(None if field is None else np.ascontiguousarray(field, np.float64).reshape(transfer.shape),
-                           x, x)
+                           x, b)
     else:
         _fill_natural(x, field, comm)
     A = ksp.getOperators()[0]

@@ -106,6 +106,8 @@ class NeuralPC:
         self.opts: NeuralPCOptions | None = None
         self.transfer: GridTransfer | None = None
         self.component_kwargs: dict = {}  # extra arguments for the component's factory (set from Python)
+        self.guess_hook = None           # set from Python: (ksp, b, x) -> GuessReport, run before every solve
+        self.last_guess = None
         self._own_transfer = False       # destroy() frees the transfer
         self._natural_transfer = False   # built by set-up from a DMDA or -accel_grid (rebuilt at every set-up)
         self.component = None
@@ -244,6 +246,10 @@ class NeuralPC:
             self.fallback_pc.destroy()
             self.fallback_pc = None
             self.using_fallback = False
+        if self.guess_hook is not None:
+            # KSPSolve has already zeroed x for a zero initial guess; the hook fills x and sets the flag, or zeroes
+            # x and clears it when the guess is no better than zero
+            self.last_guess = self.guess_hook(ksp, b, x)
 
     @_logged
     def apply(self, pc, x, y):
@@ -280,6 +286,10 @@ class NeuralPC:
 
     def destroy(self, pc):
         self._destroy_solver_parts()
+        release = getattr(self.guess_hook, "destroy", None)
+        if release is not None:
+            release()
+        self.guess_hook = None
         if self._own_transfer and self.transfer is not None:
             self.transfer.destroy()
             self.transfer = None
