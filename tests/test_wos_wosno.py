@@ -46,3 +46,30 @@ def test_train_wos_no_tiny_end_to_end(tmp_path, capsys):
     assert 0 <= w["wos_overruns"] < 0.3 * w["wos_walks"]
     for m in res.values():
         assert np.all(np.isfinite(m["rel_l2"])) and len(m["rel_l2"]) == 2
+
+
+def test_narrow_sources_keep_their_mass_and_the_family_targets_stay_unbiased():
+    """--source-width: a narrower Gaussian with the same mass; WoS family targets still match the estimator."""
+    import pytest
+
+    wide = StarPoisson.sample(np.random.default_rng(5))
+    narrow = StarPoisson.sample(np.random.default_rng(5), sigma=0.05)
+    g = np.linspace(-1.5, 1.5, 601)
+    X, Y = np.meshgrid(g, g)
+    P = np.stack([X.ravel(), Y.ravel()], 1)
+    cell = (g[1] - g[0]) ** 2
+    assert np.isclose(narrow.source(P).sum() * cell, wide.source(P).sum() * cell, rtol=1e-3)
+    assert narrow.source(P).max() > 5 * wide.source(P).max()
+    rng = np.random.default_rng(6)
+    insts = [StarPoisson.sample(rng, sigma=0.05) for _ in range(2)]
+    pts = [i.interior_points(4, rng) for i in insts]
+    vals, over, _ = StarFamily(insts).estimate(pts, 4000, 1e-3, 1000, np.random.default_rng(1))
+    assert over == 0
+    for inst, p, v in zip(insts, pts, vals):
+        prob = inst.problem()
+        ref = WalkOnSpheres(prob.domain, prob.boundary, prob.source, WoSSettings(walks=4000, seed=2)).solve(p)
+        assert np.all(np.abs(v - ref.value) < 4 * np.sqrt(2) * ref.stderr + 1e-3), (v - ref.value) / ref.stderr
+    with pytest.raises(ValueError, match="source width"):
+        StarPoisson.sample(rng, sigma=0.0)
+    with pytest.raises(ValueError, match="one source width"):
+        StarFamily([wide, narrow])

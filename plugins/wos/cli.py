@@ -48,6 +48,10 @@ def add_commands(commands) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     t.add_argument("--out", help="write the results table as JSON here")
+    t.add_argument("--source-width", type=float, default=0.2,
+                   help="width sigma of the Gaussian sources (default 0.2); narrower ones keep their mass")
+    t.add_argument("--fem-radial", type=int, default=32,
+                   help="radial cells of the DOLFINx P2 reference mesh (8x as many around; refine for narrow sources)")
     t.add_argument("--no-features", action="store_true",
                    help="feed only (parameters, x, y), not the source and boundary extension at x")
     t.add_argument("--no-progress", action="store_true", help="no tqdm bar")

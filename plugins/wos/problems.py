@@ -87,16 +87,21 @@ class StarPoisson:
     boundary data ``b0 + sum_k a_k cos kt + b_k sin kt`` (t the polar angle)."""
 
     params: np.ndarray  # (N_PARAMS,)
+    sigma: float = SIGMA  # source width (the family's; 0.2 by default)
 
     @staticmethod
-    def sample(rng: np.random.Generator) -> "StarPoisson":
+    def sample(rng: np.random.Generator, sigma: float = SIGMA) -> "StarPoisson":
+        """A random member. Sources narrower than the default keep their mass: amplitudes scale by
+        (SIGMA / sigma)^2, so the source still matters as much to the solution."""
+        if not 0 < sigma <= 1:
+            raise ValueError(f"source width sigma must be in (0, 1], got {sigma}")
         c = [rng.uniform(-0.2, 0.2), rng.uniform(-0.1, 0.1)]
         gauss = []
         for _ in range(N_GAUSS):
             rad, ang = 0.45 * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
-            gauss += [rng.uniform(2.0, 10.0), rad * np.cos(ang), rad * np.sin(ang)]
+            gauss += [rng.uniform(2.0, 10.0) * (SIGMA / sigma) ** 2, rad * np.cos(ang), rad * np.sin(ang)]
         four = list(rng.uniform(-1, 1, 1 + 2 * N_FOURIER) / np.r_[1, np.repeat(np.arange(1, N_FOURIER + 1), 2)])
-        return StarPoisson(np.array(c + gauss + four))
+        return StarPoisson(np.array(c + gauss + four), sigma)
 
     @staticmethod
     def default() -> "StarPoisson":
@@ -120,7 +125,7 @@ class StarPoisson:
         g = self.params[2:2 + 3 * N_GAUSS].reshape(N_GAUSS, 3)
         out = np.zeros(len(P))
         for A, x0, y0 in g:
-            out += A * np.exp(-((P[:, 0] - x0) ** 2 + (P[:, 1] - y0) ** 2) / (2 * SIGMA ** 2))
+            out += A * np.exp(-((P[:, 0] - x0) ** 2 + (P[:, 1] - y0) ** 2) / (2 * self.sigma ** 2))
         return out
 
     def boundary_theta(self, t):

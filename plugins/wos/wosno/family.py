@@ -10,7 +10,7 @@ import numpy as np
 
 from ..domains import StarShaped
 from ..estimator import walk
-from ..problems import N_FOURIER, N_GAUSS, SIGMA, StarPoisson
+from ..problems import N_FOURIER, N_GAUSS, StarPoisson
 
 TABLE_RMAX = 1.5  # one polar table grid for every member (|c1| + |c2| < 0.5 in the family)
 
@@ -22,6 +22,10 @@ class StarFamily:
 
     def __init__(self, instances: list[StarPoisson]):
         self.instances = list(instances)
+        widths = {i.sigma for i in self.instances}
+        if len(widths) != 1:
+            raise ValueError(f"a family shares one source width; got {sorted(widths)}")
+        self.sigma = widths.pop()
         P = np.stack([i.params for i in self.instances])
         f32 = np.float32
         self.c1, self.c2 = P[:, 0].astype(f32), P[:, 1].astype(f32)
@@ -49,7 +53,7 @@ class StarFamily:
         out = np.zeros(len(Y))
         for k in range(N_GAUSS):
             A, x0, y0 = (self.gauss[:, k, j].take(inst) for j in range(3))
-            out += A * np.exp(-((Y[:, 0] - x0) ** 2 + (Y[:, 1] - y0) ** 2) / (2 * SIGMA ** 2))
+            out += A * np.exp(-((Y[:, 0] - x0) ** 2 + (Y[:, 1] - y0) ** 2) / (2 * self.sigma ** 2))
         return out
 
     def R(self, t, inst):

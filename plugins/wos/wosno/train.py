@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..problems import N_PARAMS, StarPoisson
+from ..problems import N_PARAMS, SIGMA, StarPoisson
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,14 @@ class Config:
     fem_n_r: int = 32
     fem_n_t: int = 256
     features: bool = True
+    sigma: float = SIGMA  # source width; narrower sources keep their mass (amplitudes x (0.2 / sigma)^2)
 
 
 class Dataset:
     """Instances with fixed interior/boundary points and (for WoS) running-mean targets."""
 
     def __init__(self, cfg: Config, n: int, rng: np.random.Generator):
-        self.inst = [StarPoisson.sample(rng) for _ in range(n)]
+        self.inst = [StarPoisson.sample(rng, cfg.sigma) for _ in range(n)]
         self.params = np.stack([i.params for i in self.inst]).astype(np.float32)
         self.xi = [i.interior_points(cfg.interior, rng) for i in self.inst]
         self.xb = [i.boundary_points(cfg.boundary, rng) for i in self.inst]
@@ -86,7 +87,7 @@ def train(cfg: Config, method: str, train_ds: Dataset, max_seconds: float | None
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    model = PointOperator(N_PARAMS, cfg.width, cfg.depth, cfg.features)
+    model = PointOperator(N_PARAMS, cfg.width, cfg.depth, cfg.features, cfg.sigma)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     total = cfg.steps if max_seconds is None else 10 ** 9
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
@@ -229,7 +230,8 @@ def run_from_args(args) -> int:
                  interior=args.interior, boundary=args.boundary, walks=args.walks, epsilon=args.epsilon,
                  max_steps=args.max_steps, width=args.width, depth=args.depth, lr=args.lr,
                  boundary_weight=args.boundary_weight, seed=args.seed, threads=args.threads,
-                 features=not args.no_features)
+                 features=not args.no_features, sigma=args.source_width, fem_n_r=args.fem_radial,
+                 fem_n_t=4 * args.fem_radial * 2)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     res = run(cfg, methods, progress=not args.no_progress)
     print(format_table(res))
