@@ -7,9 +7,27 @@ cd "$(dirname "$0")"
 # Measured results
 
 Every figure here was measured by a script in `benchmarks/` with the command written next to it, on the machine
-named in its section (Debian 12, 2 cores, 24 GiB, CPU only), on 2026-11-27. That machine was shared with the other
-areas' training jobs while these ran, so wall times are inflated and noisy (each section gives the load); iteration
-counts and errors are exact. No GPU figures: this task was not lent a GPU machine.
+named in its section (Debian 12, 2 cores, 24 GiB, CPU only), on 2026-11-27. Part of the figures were measured while
+the machine was shared with the other areas' training jobs (their wall times are inflated and noisy; each section
+gives the load); the current DCDM table, the DOLFINx heat equation at 64^3/128^3, the WoS throughput and the WoS-NO
+source-width study were measured on the quiet machine. Iteration counts and errors are exact. No GPU figures: this
+task was not lent a GPU machine.
+
+Targets at a glance (details and commands in each section):
+
+| issue | target | status |
+|---|---|---|
+| 2 | neural PC <= 1/3 of ICC's iterations on every case | met (Poisson 2D/3D, obstacles 0.24/0.12/0.07) |
+| 2 | iterations grow <= 1.5x over a family | met (12->13, 14->13, 26->29) |
+| 2 | work outside ONNX Runtime <= 10% of the apply | met (3.2-7.4% on the largest grids) |
+| 2 | total time below ICC on a 3D case | met (128^3: 0.42x ICC with the SOR cycle, 0.62x with Jacobi) |
+| 3 | time per heat-equation step below ICC's | met at 128^3 (0.70x, SOR cycle); missed at 64^3 (1.14x) |
+| 4 | Navier-Stokes relative L2 <= 1e-2 | missed (4.95e-2) |
+| 4 | fine-tuning lowers the error >= 2x | met for Darcy (2.82x); missed for Navier-Stokes (1.09x) |
+| 4 | surrogate guess: >= 30% fewer iterations, net time saving | missed (8%) |
+| 5 | >= 20 M walk steps/s on 2 cores | met (66-88 M/s) |
+| 5 | WoS-NO >= 3x better than physics-informed, same steps | met for narrow sources (4.2-5.5x), not smooth ones (1.0x) |
+| 6 | AAS >= 5x lower error than uniform (2D peak), beats RAR-D, beats uniform in >= 5D | met (37x, 10x, 5.9x) |
 
 Sections, in order: neural preconditioner (DCDM, issue 2), DOLFINx integration (issue 3), neural-operator
 surrogates (issue 4), Walk-on-Spheres (issue 5), adversarial adaptive sampling (issue 6).
