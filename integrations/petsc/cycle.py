@@ -144,8 +144,16 @@ class MultilevelCycle:
         """``smoother(op)`` returns a set-up PETSc PC for the level operator ``op`` (None: damped Jacobi)."""
         self.P = list(interpolations)
         self.coarsening = list(coarsening or [])  # if given: A_{l+1} = Q_l^T A_l Q_l with these instead of P_l
-        self.ops = []
-        self.cycles = []
+        self.ops, self.cycles, self.rc, self.ec = [], [], [], []
+        self.pre, self.post, self.omega = pre, post, omega
+        try:
+            self._build(A, smoother)
+        except Exception:
+            self.destroy()  # a smoother or an operator that fails at some level: free every level built so far
+            raise
+
+    def _build(self, A, smoother):
+        pre, post, omega = self.pre, self.post, self.omega
         op = A
         for level, P in enumerate(self.P):
             cycle = TwoGridCycle(op, pre, post, omega, smoother(op) if smoother else None)
@@ -154,13 +162,12 @@ class MultilevelCycle:
                 for T in [P] + self.coarsening[level:level + 1]:
                     T.diagonalScale(L=cycle.coupled)
             op = op.PtAP(self.coarsening[level] if self.coarsening else P)
+            self.ops.append(op)
             if cycle.coupled is not None:
                 _identity_on_empty_rows(op)
-            self.ops.append(op)
         self.cycles.append(TwoGridCycle(op, pre, post, omega, smoother(op) if smoother else None))
         self.rc = [P.createVecRight() for P in self.P]
         self.ec = [P.createVecRight() for P in self.P]
-        self.pre, self.post, self.omega = pre, post, omega
 
     @property
     def coarsest_operator(self):
