@@ -5,8 +5,8 @@
     s  = (c . r1) / (c . A c);  z += s c   # energy-optimal step: the network's scale never matters
     z  = smooth(post sweeps) continuing from z
 
-The smoother is damped Jacobi (omega), as in training, unless a PETSc PC is given: then every sweep is a Richardson
-step z += M^-1 (r - A z) with that PC (SOR, ICC, ...). All work vectors are created once in the constructor. With
+The smoother is damped Jacobi (omega), as in training, unless a PETSc PC factory is given: then every sweep is a
+Richardson step z += M^-1 (r - A z) with the PC it makes (SOR, ICC, ...). All work vectors are created once in the constructor. With
 pre = post = 0 this is plain DCDM: z = s NN(r).
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ import numpy as np
 
 class TwoGridCycle:
     def __init__(self, A, pre: int, post: int, omega: float, smoother=None):
+        """``smoother(A)`` makes a set-up PETSc PC on ``A``, owned by this cycle; None: damped Jacobi."""
         self.A, self.pre, self.post, self.omega = A, int(pre), int(post), float(omega)
-        self.smoother = smoother  # a set-up PETSc PC on A, owned by this cycle; None: damped Jacobi
+        self.smoother = self.tmp = None
         self.dinv = A.createVecLeft()
-        self.tmp = A.createVecLeft() if smoother is not None else None
         A.getDiagonal(self.dinv)
         d = self.dinv.getArray(readonly=True)
         diagonal = d.copy()
@@ -36,6 +36,9 @@ class TwoGridCycle:
         self.res, self.c, self.Ac = (A.createVecLeft() for _ in range(3))
         self.coupled = self._coupled_rows(diagonal)
         self.smooth_time = 0.0
+        if smoother is not None:  # last: nothing after it can fail and leave the PC behind
+            self.smoother = smoother(A)
+            self.tmp = A.createVecLeft()
 
     def _coupled_rows(self, diag):
         """1 on rows with an off-diagonal entry, 0 on decoupled rows (solid cells, eliminated Dirichlet unknowns),
@@ -156,7 +159,7 @@ class MultilevelCycle:
         pre, post, omega = self.pre, self.post, self.omega
         op = A
         for level, P in enumerate(self.P):
-            cycle = TwoGridCycle(op, pre, post, omega, smoother(op) if smoother else None)
+            cycle = TwoGridCycle(op, pre, post, omega, smoother)
             self.cycles.append(cycle)
             if cycle.coupled is not None:
                 for T in [P] + self.coarsening[level:level + 1]:
@@ -165,7 +168,7 @@ class MultilevelCycle:
             self.ops.append(op)
             if cycle.coupled is not None:
                 _identity_on_empty_rows(op)
-        self.cycles.append(TwoGridCycle(op, pre, post, omega, smoother(op) if smoother else None))
+        self.cycles.append(TwoGridCycle(op, pre, post, omega, smoother))
         self.rc = [P.createVecRight() for P in self.P]
         self.ec = [P.createVecRight() for P in self.P]
 

@@ -137,11 +137,7 @@ class NeuralPC:
         if o.check_ksp:
             ksp_type = ksp_type_from_options(pc.getOptionsPrefix())
             if ksp_type is not None and ksp_type not in FLEXIBLE_KSP:
-                raise SolverConfigError(
-                    f"KSP type {ksp_type!r} cannot use the neural preconditioner: a network is a nonlinear "
-                    f"preconditioner and non-flexible Krylov methods stall with it. Use one of "
-                    f"{', '.join(FLEXIBLE_KSP)} (DCDM: -ksp_type fcg -ksp_fcg_mmax 2 -ksp_fcg_truncation_type standard "
-                    f"-ksp_norm_type unpreconditioned)")
+                raise _not_flexible(ksp_type)
         A, _ = pc.getOperators()
         self._destroy_solver_parts()
         comm = A.getComm()
@@ -239,9 +235,7 @@ class NeuralPC:
     def preSolve(self, pc, ksp, b, x):
         """Every solve: refuse a non-flexible KSP however it was set, and start again with the network."""
         if self.opts.check_ksp and ksp.getType() not in FLEXIBLE_KSP:
-            raise SolverConfigError(
-                f"KSP type {ksp.getType()!r} cannot use the neural preconditioner: a network is a nonlinear "
-                f"preconditioner and non-flexible Krylov methods stall with it. Use one of {', '.join(FLEXIBLE_KSP)}")
+            raise _not_flexible(ksp.getType())
         if self.using_fallback:
             self.fallback_pc.destroy()
             self.fallback_pc = None
@@ -393,12 +387,19 @@ class _agree:
         return False
 
 
+def _not_flexible(ksp_type: str) -> SolverConfigError:
+    return SolverConfigError(
+        f"KSP type {ksp_type!r} cannot use the neural preconditioner: a network is a nonlinear preconditioner and "
+        f"non-flexible Krylov methods stall with it. Use one of {', '.join(FLEXIBLE_KSP)} (DCDM: -ksp_type fcg "
+        f"-ksp_fcg_mmax 2 -ksp_fcg_truncation_type standard -ksp_norm_type unpreconditioned)")
+
+
 SMOOTHERS = ("jacobi", "sor", "icc", "ilu", "bjacobi", "asm")
 
 
 def _smoother_factory(name: str, prefix: str):
     """None for the built-in damped Jacobi, else a function making a set-up PETSc PC of type ``name`` on an
-    operator, configured from the options database under ``prefix``."""
+    operator, configured from the options database under ``prefix`` (one per grid level)."""
     if name not in SMOOTHERS:
         raise SolverConfigError(f"-accel_smoother {name!r} is not supported; valid: {', '.join(SMOOTHERS)}")
     if name == "jacobi":

@@ -75,7 +75,8 @@ def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False
         sol = torch.from_numpy(splu(prob.matrix.tocsc()).solve(rhs.numpy().T.astype(np.float64)).T.astype(np.float32))
     A = _sparse(prob.matrix)
     dinv = torch.from_numpy((1.0 / prob.matrix.diagonal()).astype(np.float32))[:, None]
-    mask = torch.from_numpy(coupled_rows(prob.matrix))[:, None]
+    coupled = coupled_rows(prob.matrix)
+    mask = None if coupled.all() else torch.from_numpy(coupled)[:, None]  # as the PC: no mask when nothing to mask
     net = build_model(cfg.network, dim=len(cfg.grid), width=cfg.width, coarse_blocks=cfg.coarse_blocks,
                       fine_pool=cfg.fine_pool, in_channels=2 if cfg.diagonal_input else 1, depth=cfg.depth)
     aux = None

@@ -231,7 +231,7 @@ def run_from_args(args) -> int:
                  max_steps=args.max_steps, width=args.width, depth=args.depth, lr=args.lr,
                  boundary_weight=args.boundary_weight, seed=args.seed, threads=args.threads,
                  features=not args.no_features, sigma=args.source_width, fem_n_r=args.fem_radial,
-                 fem_n_t=4 * args.fem_radial * 2)
+                 fem_n_t=8 * args.fem_radial)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     res = run(cfg, methods, progress=not args.no_progress)
     print(format_table(res))
