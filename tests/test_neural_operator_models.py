@@ -41,7 +41,7 @@ def test_resolution_below_kept_modes_is_refused_by_the_layer():
 
 
 def test_unknown_model_name_lists_valid_ones():
-    with pytest.raises(AccelError, match="valid names: fno2d, sfno"):
+    with pytest.raises(AccelError, match="valid names: arfno, fno2d, sfno"):
         build_model("unet")
 
 
@@ -52,11 +52,15 @@ def exported(tmp_path_factory):
     fno = build_model("fno2d", modes=(6, 6), width=8, layers=2, padding=4, projection=16)
     sfno = build_model("sfno", in_frames=3, out_frames=5, modes=(2, 4, 4), width=6, layers=2, time_padding=2,
                        projection=16)
+    arfno = build_model("arfno", in_frames=4, out_frames=6, context=2, step=dict(modes=(4, 4), width=6, layers=2,
+                                                                                  projection=16))
+    arfno.step.norm.out_std.fill_(0.1)  # increments small against the state, as in training
     return {"fno": (fno, export_onnx(fno, d / "fno.onnx", problem="darcy")),
-            "sfno": (sfno, export_onnx(sfno, d / "sfno.onnx", problem="navier_stokes"))}
+            "sfno": (sfno, export_onnx(sfno, d / "sfno.onnx", problem="navier_stokes")),
+            "arfno": (arfno, export_onnx(arfno, d / "arfno.onnx", problem="navier_stokes"))}
 
 
-@pytest.mark.parametrize("name", ["fno", "sfno"])
+@pytest.mark.parametrize("name", ["fno", "sfno", "arfno"])
 def test_onnx_matches_torch_at_several_resolutions(exported, name):
     model, path = exported[name]
     ops = _op_types(path)
@@ -102,3 +106,28 @@ def test_fractional_padding_exports_for_any_resolution(tmp_path):
         with torch.no_grad():
             ref = model(x).numpy()
         assert np.abs(sur.predict(x.numpy()) - ref).max() < 1e-5 * max(1.0, np.abs(ref).max())
+
+
+def test_rollout_model_is_one_loop_around_one_step(exported):
+    model, path = exported["arfno"]
+    import onnx
+
+    m = onnx.load(str(path))
+    assert [n.op_type for n in m.graph.node].count("Loop") == 1
+    assert not any(n.op_type == "Conv" for n in m.graph.node)  # the step network lives only in the loop body
+    x = torch.randn(1, 4, 16, 16)
+    with torch.no_grad():
+        y = model(x)
+        # the rollout is the step applied to its own output: frame k+1 = frame k + step(frames k-1, k)
+        inc = model.step(torch.stack([y[:, 2], y[:, 3]], 1))[:, 0]
+    assert torch.allclose(y[:, 4], y[:, 3] + inc, atol=1e-6)
+    assert y.shape == (1, 6, 16, 16)
+
+
+def test_rollout_model_config_errors():
+    with pytest.raises(AccelError, match="context 5 must be between 1 and in_frames"):
+        build_model("arfno", in_frames=4, out_frames=6, context=5)
+    from accel.plugins.neural_operator.models import FNO2d, MarkovFNO
+
+    with pytest.raises(AccelError, match="step model takes 1 frames; context is 2"):
+        MarkovFNO(FNO2d(in_channels=1, padding=0), in_frames=4, context=2)

@@ -94,8 +94,16 @@ def _cmd_data_ns(args) -> int:
 def _add_train(train) -> None:
     p = train.add_parser("fno", help="train an FNO (Darcy data) or spatiotemporal FNO (Navier-Stokes data); "
                                      "writes OUT.pt and OUT.onnx")
-    p.add_argument("--data", required=True, help="a data set written by 'accel data' (family read from its JSON)")
+    p.add_argument("--data", required=True, nargs="+",
+                   help="data set(s) written by 'accel data' (family read from the JSON; several sets of one family "
+                        "and one set of parameters, with different seeds, are concatenated)")
     p.add_argument("--out", required=True, help="output path stem (OUT.pt checkpoint, OUT.onnx model)")
+    p.add_argument("--model", choices=("fno2d", "sfno", "arfno"),
+                   help="darcy: fno2d (default); navier_stokes: sfno (default, all frames at once) or arfno "
+                        "(a one-step FNO rolled out)")
+    p.add_argument("--context", type=int, help="arfno: snapshots the one-step model sees (default 2)")
+    p.add_argument("--unroll", type=int, default=1,
+                   help="arfno: snapshots predicted autoregressively per training example (1: one-step training)")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch", type=int, default=20)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -117,7 +125,7 @@ def _add_train(train) -> None:
     p.set_defaults(func=_cmd_train)
 
 
-_TRAIN_OPTS = ("data", "out", "epochs", "batch", "lr", "n_train", "n_test", "modes", "width", "layers", "padding",
+_TRAIN_OPTS = ("data", "out", "model", "context", "unroll", "epochs", "batch", "lr", "n_train", "n_test", "modes", "width", "layers", "padding",
                "padding_fraction", "in_frames", "out_frames", "subsample", "resume", "seed", "threads")
 
 
@@ -141,13 +149,15 @@ def _cmd_train(args) -> int:
     from .train import TrainConfig, train
 
     model = {k: v for k, v in dict(width=args.width, layers=args.layers, padding=args.padding,
-                                   padding_fraction=args.padding_fraction).items() if v is not None}
+                                   padding_fraction=args.padding_fraction, context=args.context).items()
+             if v is not None}
     if args.modes:
         model["modes"] = tuple(args.modes)
-    cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, batch=args.batch, lr=args.lr,
+    cfg = TrainConfig(data=args.data[0] if len(args.data) == 1 else args.data, out=args.out, epochs=args.epochs, batch=args.batch, lr=args.lr,
                       n_train=args.n_train, n_test=args.n_test, seed=args.seed, threads=args.threads, model=model,
                       in_frames=args.in_frames, out_frames=args.out_frames, recipe=_recipe(args),
-                      subsample=args.subsample, resume=args.resume or "")
+                      subsample=args.subsample, resume=args.resume or "", model_name=args.model or "",
+                      unroll=args.unroll)
     with tqdm(total=args.epochs, desc="training", unit="epoch") as bar:
         def progress(epoch, loss):
             bar.update(1)

@@ -2,8 +2,11 @@
 
 Families and what the model learns:
 * ``darcy``: coefficient a (B, 1, H, W) -> solution u (B, 1, H, W), model ``fno2d``;
-* ``navier_stokes``: the first ``in_frames`` vorticity snapshots -> the next ``out_frames``, model ``sfno``.
-The last ``n_test`` samples of the file are held out and never trained on. Loss: relative L2 per sample.
+* ``navier_stokes``: the first ``in_frames`` vorticity snapshots -> the next ``out_frames``, model ``sfno``
+  (spatiotemporal, all frames at once) or ``arfno`` (a one-step FNO rolled out; trained on every window of
+  consecutive snapshots, ``unroll`` steps at a time).
+The last ``n_test`` samples (of the last file, when several are given) are held out and never trained on.
+Loss: relative L2 per sample (per predicted snapshot for ``arfno``).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from .models import build_model, save_checkpoint
 log = logging.getLogger(__name__)
 
 FAMILY_MODEL = {"darcy": "fno2d", "navier_stokes": "sfno"}
+FAMILY_MODELS = {"darcy": ("fno2d",), "navier_stokes": ("sfno", "arfno")}
 
 
 def relative_l2(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -30,7 +34,26 @@ def relative_l2(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
 
 
 def load_pairs(path, in_frames: int = 10, out_frames: int = 40):
-    """(inputs, targets, info) as float32 tensors for the data set at ``path`` (family read from its JSON)."""
+    """(inputs, targets, info) as float32 tensors for the data set(s) at ``path`` (family read from the JSON).
+
+    ``path`` may be a list of data sets of one family made with the same parameters except ``n`` and ``seed``
+    (e.g. more trajectories generated later): they are concatenated in order.
+    """
+    if isinstance(path, (list, tuple)):
+        parts = [load_pairs(p, in_frames, out_frames) for p in path]
+        info = parts[0][2]
+        same = {k: v for k, v in info["params"].items() if k not in ("n", "seed", "batch")}
+        for p, (_, _, other) in zip(path[1:], parts[1:]):
+            theirs = {k: v for k, v in other["params"].items() if k not in ("n", "seed", "batch")}
+            if other["family"] != info["family"] or theirs != same:
+                raise AccelError(f"{p} was generated with {other['family']} {theirs}, not {info['family']} {same} "
+                                 f"like {path[0]}; train on data sets of one family and one set of parameters")
+        seeds = [o["params"].get("seed") for _, _, o in parts]
+        if len(set(seeds)) < len(seeds):
+            raise AccelError(f"data sets {', '.join(map(str, path))} share a seed ({seeds}): they would repeat "
+                             "samples; generate the extra ones with another --seed")
+        info = dict(info, params=dict(info["params"], n=sum(len(x) for x, _, _ in parts), seed=seeds))
+        return torch.cat([x for x, _, _ in parts]), torch.cat([y for _, y, _ in parts]), info
     npz, js = store.paths(path)
     arrays, info = store.load(path)
     family = info["family"]
@@ -48,7 +71,7 @@ def load_pairs(path, in_frames: int = 10, out_frames: int = 40):
 
 @dataclass
 class TrainConfig:
-    data: str
+    data: str | list
     out: str
     epochs: int = 100
     batch: int = 20
@@ -64,6 +87,45 @@ class TrainConfig:
     recipe: str = ""
     subsample: int = 1  # train on every k-th grid point (cheaper); held-out error is measured at full resolution
     resume: str = ""  # continue from this checkpoint (its model config and normalisation are kept)
+    model_name: str = ""  # "" : the family's default (fno2d for darcy, sfno for navier_stokes)
+    unroll: int = 1  # arfno: snapshots predicted (autoregressively) per training example
+
+
+class _PairExamples:
+    """Training examples of a model that maps inputs to all targets at once (fno2d, sfno)."""
+
+    def __init__(self, model, x, y):
+        self.model, self.x, self.y = model, x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def loss(self, idx):
+        return relative_l2(self.model(self.x[idx]), self.y[idx])
+
+
+class _MarkovExamples:
+    """Every window of ``context`` consecutive snapshots of every training trajectory, with the ``unroll``
+    snapshots after it as the target; the loss is the relative L2 per predicted snapshot, averaged."""
+
+    def __init__(self, model, frames, unroll: int):
+        self.model, self.frames, self.unroll = model, frames, max(1, int(unroll))
+        n, t = frames.shape[:2]
+        starts = torch.arange(model.context, t - self.unroll + 1)
+        if len(starts) == 0:
+            raise AccelError(f"trajectories of {t} snapshots leave no window of {model.context} + {self.unroll}")
+        self.index = torch.cartesian_prod(torch.arange(n), starts)
+
+    def __len__(self):
+        return len(self.index)
+
+    def loss(self, idx):
+        traj, start = self.index[idx, 0:1], self.index[idx, 1:2]
+        window = self.frames[traj, start + torch.arange(-self.model.context, 0)]
+        target = self.frames[traj, start + torch.arange(self.unroll)]
+        pred = self.model.rollout(window, self.unroll)
+        err = (pred - target).flatten(2).norm(dim=2) / target.flatten(2).norm(dim=2).clamp(min=1e-30)
+        return err.mean()
 
 
 def evaluate(model, x, y, batch: int = 20) -> float:
@@ -90,11 +152,17 @@ def train(cfg: TrainConfig, progress=None) -> dict:
     k = max(1, cfg.subsample)
     xtr, ytr = x[:n_train, ..., ::k, ::k].contiguous(), y[:n_train, ..., ::k, ::k].contiguous()
     xte, yte = x[n - cfg.n_test:], y[n - cfg.n_test:]
-    name = FAMILY_MODEL[family]
+    name = cfg.model_name or FAMILY_MODEL[family]
+    if name not in FAMILY_MODELS[family]:
+        raise AccelError(f"model {name!r} does not fit {family} data; valid models: {', '.join(FAMILY_MODELS[family])}")
     model_cfg = dict(cfg.model)
-    if name == "sfno":
+    if name in ("sfno", "arfno"):
         model_cfg.setdefault("in_frames", cfg.in_frames)
         model_cfg.setdefault("out_frames", cfg.out_frames)
+    if name == "arfno":
+        step = {k: model_cfg.pop(k) for k in ("modes", "width", "layers", "projection", "padding", "padding_fraction")
+                if k in model_cfg}
+        model_cfg["step"] = step
     if cfg.resume:
         from .models import load_checkpoint
 
@@ -104,25 +172,29 @@ def train(cfg: TrainConfig, progress=None) -> dict:
         model.train()
     else:
         model = build_model(name, **model_cfg)
-        model.norm.fit(xtr, ytr)
+        model.fit_normaliser(xtr, ytr)
+    if model.kind == "arfno":
+        examples = _MarkovExamples(model, torch.cat([xtr, ytr], 1), cfg.unroll)
+    else:
+        examples = _PairExamples(model, xtr, ytr)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * max(1, -(-n_train // cfg.batch))
+    steps = cfg.epochs * max(1, -(-len(examples) // cfg.batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
     t0 = time.perf_counter()
     history = []
     for epoch in range(cfg.epochs):
         model.train()
-        perm = torch.randperm(n_train)
+        perm = torch.randperm(len(examples))
         total = 0.0
-        for s in range(0, n_train, cfg.batch):
+        for s in range(0, len(examples), cfg.batch):
             idx = perm[s:s + cfg.batch]
-            loss = relative_l2(model(xtr[idx]), ytr[idx])
+            loss = examples.loss(idx)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(idx)
-        history.append(total / n_train)
+        history.append(total / len(examples))
         if progress is not None:
             progress(epoch + 1, history[-1])
     train_time = time.perf_counter() - t0
@@ -130,7 +202,7 @@ def train(cfg: TrainConfig, progress=None) -> dict:
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     grid = tuple(x.shape[-2:])
-    summary = {"family": family, "model": name, "config": model.config, "n_train": n_train, "n_test": cfg.n_test,
+    summary = {"family": family, "model": model.kind, "unroll": cfg.unroll, "config": model.config, "n_train": n_train, "n_test": cfg.n_test,
                "epochs": cfg.epochs, "train_loss": history[-1], "test_rel_l2": test_err,
                "train_seconds": train_time, "grid": list(grid), "train_grid": list(xtr.shape[-2:]),
                "data": str(cfg.data)}
