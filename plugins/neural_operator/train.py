@@ -97,6 +97,9 @@ class _PairExamples:
     def __init__(self, model, x, y):
         self.model, self.x, self.y = model, x, y
 
+    def new_epoch(self) -> None:
+        pass
+
     def __len__(self):
         return len(self.x)
 
@@ -105,16 +108,26 @@ class _PairExamples:
 
 
 class _MarkovExamples:
-    """Every window of ``context`` consecutive snapshots of every training trajectory, with the ``unroll``
-    snapshots after it as the target; the loss is the relative L2 per predicted snapshot, averaged."""
+    """Windows of ``context`` consecutive snapshots of the training trajectories, each with the ``unroll``
+    snapshots after it as the target; the loss is the relative L2 per predicted snapshot, averaged.
+
+    With ``unroll`` > 1 the windows of an epoch start ``unroll`` snapshots apart (at an offset drawn per epoch), so
+    an epoch predicts every snapshot about once whatever ``unroll`` is, and costs about the same."""
 
     def __init__(self, model, frames, unroll: int):
         self.model, self.frames, self.unroll = model, frames, max(1, int(unroll))
-        n, t = frames.shape[:2]
-        starts = torch.arange(model.context, t - self.unroll + 1)
-        if len(starts) == 0:
+        self.n, t = frames.shape[:2]
+        span = t - model.context  # snapshots that can be targets
+        self.segments = span // self.unroll
+        if self.segments == 0:
             raise AccelError(f"trajectories of {t} snapshots leave no window of {model.context} + {self.unroll}")
-        self.index = torch.cartesian_prod(torch.arange(n), starts)
+        self.slack = span - self.segments * self.unroll
+        self.new_epoch()
+
+    def new_epoch(self) -> None:
+        offset = int(torch.randint(self.slack + 1, ()))
+        starts = self.model.context + offset + self.unroll * torch.arange(self.segments)
+        self.index = torch.cartesian_prod(torch.arange(self.n), starts)
 
     def __len__(self):
         return len(self.index)
@@ -184,6 +197,7 @@ def train(cfg: TrainConfig, progress=None) -> dict:
     history = []
     for epoch in range(cfg.epochs):
         model.train()
+        examples.new_epoch()
         perm = torch.randperm(len(examples))
         total = 0.0
         for s in range(0, len(examples), cfg.batch):
