@@ -1,4 +1,5 @@
-"""Sweep of Darcy problems solved to rtol 1e-8 (||b - A x|| <= 1e-8 ||b||) with CG + GAMG and CG + ICC:
+"""Sweep of Darcy problems solved to rtol 1e-8 (||b - A x|| <= 1e-8 ||b||) with CG + GAMG, CG + ICC and the
+neural PC (any configuration name of accel.integrations.petsc.solvers, e.g. fcg2+neural-sor, in --pcs):
 cold start vs an FNO initial guess (ONNX Runtime, one thread) vs a classical guess of similar cost (the solution of
 the constant-coefficient problem scaled by 1/mean(a): the ablation row).
 
@@ -25,7 +26,9 @@ def main(argv=None) -> int:
     p.add_argument("--grid", type=int, default=64)
     p.add_argument("--kind", default="lognormal", choices=("lognormal", "piecewise"))
     p.add_argument("--seed", type=int, default=1000)
-    p.add_argument("--pcs", default="gamg,icc")
+    p.add_argument("--pcs", default="gamg,icc",
+                   help="comma-separated: PETSc PC types (with CG) or solver configuration names such as "
+                        "fcg2+neural-sor (the neural PC on the grid of the problem)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rtol", type=float, default=1e-8)
     p.add_argument("--norm", default="unpreconditioned", choices=("unpreconditioned", "preconditioned"),
@@ -36,6 +39,7 @@ def main(argv=None) -> int:
     from petsc4py import PETSc
 
     from accel.integrations.petsc.guess import attach_guess
+    from accel.integrations.petsc.solvers import CONFIGS
     from accel.plugins.neural_operator.data import darcy
     from accel.plugins.neural_operator.surrogate import Surrogate
 
@@ -46,6 +50,7 @@ def main(argv=None) -> int:
     u_one, _ = darcy.solve(np.ones((args.grid, args.grid)), rtol=1e-12)  # for the classical guess
     classical = lambda a: u_one / a.mean()  # noqa: E731
     rng = np.random.default_rng(args.seed)
+    opts = PETSc.Options()
     records = []
     for s in range(args.n):
         a = darcy.coefficient(rng, args.grid, args.kind)
@@ -58,8 +63,18 @@ def main(argv=None) -> int:
             for mode, guess in (("cold", None), ("fno", sur), ("classical", classical)):
                 ksp = PETSc.KSP().create(PETSc.COMM_SELF)
                 ksp.setOperators(A)
-                ksp.setType("cg")
-                ksp.getPC().setType(pc)
+                if pc in CONFIGS:  # a named configuration, read from the options database under a private prefix
+                    prefix = f"nog{len(records)}_"
+                    named = {**CONFIGS[pc], "accel_grid": f"{args.grid},{args.grid}"}
+                    for key, value in named.items():
+                        opts[prefix + key] = value
+                    ksp.setOptionsPrefix(prefix)
+                    ksp.setFromOptions()
+                    for key in named:
+                        opts.delValue(prefix + key)
+                else:
+                    ksp.setType("cg")
+                    ksp.getPC().setType(pc)
                 ksp.setNormType(getattr(PETSc.KSP.NormType, args.norm.upper()))
                 ksp.setTolerances(rtol=args.rtol, atol=0.0, max_it=10000)
                 x.zeroEntries()
@@ -89,7 +104,7 @@ def main(argv=None) -> int:
           f"ONNX session build + warm-up {session_s * 1e3:.0f} ms (once)")
     l2 = [r["rel_l2"] for r in records if "rel_l2" in r]
     print(f"FNO relative L2 on the sweep: mean {np.mean(l2):.3e}, max {np.max(l2):.3e}")
-    print(f"{'pc':<6}{'start':<11}{'mean its':>9}{'its saved':>10}{'total s':>9}{'saving':>8}{'guess s':>9}{'guess res':>11}"
+    print(f"{'pc':<17}{'start':<11}{'mean its':>9}{'its saved':>10}{'total s':>9}{'saving':>8}{'guess s':>9}{'guess res':>11}"
           f"{'discarded':>10}")
     summary = {}
     for pc in args.pcs.split(","):
@@ -101,7 +116,7 @@ def main(argv=None) -> int:
             gs = sum(r["guess_s"] for r in rs)
             res = np.median([r["guess_residual"] for r in rs]) if mode != "cold" else float("nan")
             disc = sum(1 for r in rs if r.get("used") is False)
-            print(f"{pc:<6}{mode:<11}{its:>9.1f}{(1 - its / its_c) * 100:>9.0f}%{tot:>9.3f}{(1 - tot / t_c) * 100:>7.0f}%"
+            print(f"{pc:<17}{mode:<11}{its:>9.1f}{(1 - its / its_c) * 100:>9.0f}%{tot:>9.3f}{(1 - tot / t_c) * 100:>7.0f}%"
                   f"{gs:>9.3f}{res:>11.2e}{disc:>10d}")
             summary[f"{pc}/{mode}"] = {"mean_its": its, "total_s": tot, "guess_s": gs, "median_guess_residual": res,
                                        "discarded": disc}
