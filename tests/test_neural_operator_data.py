@@ -97,18 +97,20 @@ def test_vorticity_residual_separates_solver_data_from_perturbed_data():
     assert exact < off / 4  # Simpson's rule over unit-spaced snapshots resolves a 1% error
 
 
-def test_sfno_fine_tuning_lowers_the_navier_stokes_residual():
+@pytest.mark.parametrize("name,config,widened", [
+    ("sfno", dict(modes=(2, 3, 3), width=6, layers=2, time_padding=2, projection=8), [3, 4, 4]),
+    ("arfno", dict(context=2, step=dict(modes=(3, 3), width=6, layers=2, projection=8)), [4, 4])])
+def test_fine_tuning_lowers_the_navier_stokes_residual(name, config, widened):
     from accel.plugins.neural_operator.finetune import FinetuneConfig, finetune
     from accel.plugins.neural_operator.models import build_model
 
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(4)
     w = navier_stokes.simulate(navier_stokes.initial_vorticity(gen, 1, 16), 1e-3, 8.0, dt=1e-2)
-    model = build_model("sfno", in_frames=4, out_frames=4, modes=(2, 3, 3), width=6, layers=2, time_padding=2,
-                        projection=8)
-    model.norm.fit(w[:, :4], w[:, 4:])
+    model = build_model(name, in_frames=4, out_frames=4, **config)
+    model.fit_normaliser(w[:, :4], w[:, 4:])
     tuned, rep = finetune(model, w[:, :4], "navier_stokes", FinetuneConfig(iterations=15, lr=1e-2), y=w[:, 4:])
-    assert rep["modes_after"] == [3, 4, 4]
+    assert rep["modes_after"] == widened
     assert rep["residual_after"] < 0.9 * rep["residual_before"]
 
 

@@ -18,6 +18,8 @@ def accel_components():
                       "Fourier neural operator surrogate (ONNX Runtime); Krylov initial guesses via -accel_guess"),
         ComponentSpec("darcy", "surrogate", "accel.plugins.neural_operator.surrogate:darcy_surrogate",
                       "FNO for -div(a grad u)=1 on the unit square (5-point FV grid) as an initial guess"),
+        ComponentSpec("navier_stokes", "surrogate", "accel.plugins.neural_operator.surrogate:navier_stokes_surrogate",
+                      "2D vorticity nu=1e-3 (Kolmogorov forcing): 10 snapshots -> the next 40 (one-step FNO rollout)"),
     ]
 
 

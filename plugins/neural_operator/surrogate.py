@@ -99,3 +99,9 @@ class Surrogate:
 def darcy_surrogate(model: str | Path = "darcy_fno", **kwargs) -> Surrogate:
     """The shipped Darcy FNO (lognormal coefficient, -div(a grad u) = 1, trained at 64x64) as a Surrogate."""
     return Surrogate(model, problem="darcy", **kwargs)
+
+
+def navier_stokes_surrogate(model: str | Path = "ns_arfno", **kwargs) -> Surrogate:
+    """The shipped Navier-Stokes surrogate (vorticity, nu = 1e-3, Kolmogorov forcing, periodic unit square):
+    10 snapshots one time unit apart (B, 10, H, W) -> the next 40, from a one-step FNO rolled out (any grid)."""
+    return Surrogate(model, problem="navier_stokes", **kwargs)
