@@ -1,4 +1,5 @@
-"""The neural operators: a 2D FNO and a spatiotemporal FNO (x, y, t), plus a small registry to build them by name.
+"""The neural operators: a 2D FNO, a spatiotemporal FNO (x, y, t) and a one-step 2D FNO rolled out in time, plus a
+small registry to build them by name.
 
 Both take raw physical fields and return raw physical fields: the normalisation constants are buffers inside the
 model, so an exported ONNX file is self-contained. Grid coordinates are built inside the graph from the input shape

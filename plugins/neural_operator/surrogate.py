@@ -40,7 +40,7 @@ class Surrogate:
 
     problem: the family the caller is solving (e.g. "darcy", "navier_stokes"); a model trained on another family
     is refused. Input layouts: (H, W) or (B, C, H, W) for an FNO; (T_in, H, W) or (B, T_in, H, W) for a
-    spatiotemporal FNO.
+    spatiotemporal FNO or a rolled-out one-step FNO (both return the next T_out snapshots).
     """
 
     def __init__(self, model: str | Path = "darcy_fno", problem: str | None = None, providers: str = "CPU",
