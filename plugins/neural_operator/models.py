@@ -1,7 +1,7 @@
 """The neural operators: a 2D FNO, a spatiotemporal FNO (x, y, t) and a one-step 2D FNO rolled out in time, plus a
 small registry to build them by name.
 
-Both take raw physical fields and return raw physical fields: the normalisation constants are buffers inside the
+All take raw physical fields and return raw physical fields: the normalisation constants are buffers inside the
 model, so an exported ONNX file is self-contained. Grid coordinates are built inside the graph from the input shape
 (cell centres on the unit square / unit time interval), so one file serves any resolution.
 """
