@@ -240,3 +240,18 @@ def test_shipped_navier_stokes_surrogate_on_fresh_trajectories():
     assert err.max() < 1.5e-2  # 40-step rollout; held-out mean 7.4e-3 over 30 trajectories (docs/benchmarks)
     coarse = sur.predict(w[:, :10, ::2, ::2])  # the same file at 32x32
     assert np.abs(coarse - pred[..., ::2, ::2]).max() < 0.05 * np.abs(pred).max()
+
+
+def test_navier_stokes_example_reports_the_rollout_error(capsys, tmp_path):
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "neural_operator" / "ns_surrogate.py"
+    spec = importlib.util.spec_from_file_location("ns_surrogate_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.main(["--samples", "1", "--seed", "31", "--plot", str(tmp_path / "ns.png")]) == 0
+    out = capsys.readouterr().out
+    err = float(re.search(r"mean relative L2 over t = 11..50: (\S+)", out).group(1))
+    assert err < 1.5e-2 and (tmp_path / "ns.png").stat().st_size > 10_000
