@@ -217,19 +217,14 @@ class MarkovFNO(nn.Module):
     def min_grid(self) -> int:
         return self.step.min_grid()
 
-    def windows(self, frames: torch.Tensor, unroll: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-        """All (context window, next ``unroll`` snapshots) pairs of trajectories (B, T, H, W), flattened."""
-        c, t = self.context, frames.shape[1]
-        starts = range(c, t - unroll + 1)
-        x = torch.stack([frames[:, s - c:s] for s in starts], 1).flatten(0, 1)
-        y = torch.stack([frames[:, s:s + unroll] for s in starts], 1).flatten(0, 1)
-        return x, y
-
     def fit_normaliser(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Fit the step model's scaling on context windows and increments of the trajectories ``x`` then ``y``."""
+        """Fit the step model's scaling on every context window of the trajectories ``x`` then ``y`` and the
+        increment that follows it."""
         frames = torch.cat([x, y], 1)
-        win, nxt = self.windows(frames)
-        self.step.norm.fit(win, nxt[:, 0] - win[:, -1])
+        starts = range(self.context, frames.shape[1])
+        win = torch.stack([frames[:, s - self.context:s] for s in starts], 1).flatten(0, 1)
+        nxt = torch.stack([frames[:, s] for s in starts], 1).flatten(0, 1)
+        self.step.norm.fit(win, nxt - win[:, -1])
 
     def rollout(self, window: torch.Tensor, steps: int) -> torch.Tensor:
         """``steps`` snapshots after the context window (B, context, H, W)."""
