@@ -6,8 +6,8 @@
     z  = smooth(post sweeps) continuing from z
 
 The smoother is damped Jacobi (omega), as in training, unless a PETSc PC factory is given: then every sweep is a
-Richardson step z += M^-1 (r - A z) with the PC it makes (SOR, ICC, ...). All work vectors are created once in the constructor. With
-pre = post = 0 this is plain DCDM: z = s NN(r).
+Richardson step z += M^-1 (r - A z) with the PC it makes (SOR, ICC, ...). All work vectors are created once in the
+constructor. With pre = post = 0 this is plain DCDM: z = s NN(r).
 """
 from __future__ import annotations
 

@@ -125,8 +125,8 @@ def _add_train(train) -> None:
     p.set_defaults(func=_cmd_train)
 
 
-_TRAIN_OPTS = ("data", "out", "model", "context", "unroll", "epochs", "batch", "lr", "n_train", "n_test", "modes", "width", "layers", "padding",
-               "padding_fraction", "in_frames", "out_frames", "subsample", "resume", "seed", "threads")
+_TRAIN_OPTS = ("data", "out", "model", "context", "unroll", "epochs", "batch", "lr", "n_train", "n_test", "modes",
+               "width", "layers", "padding", "padding_fraction", "in_frames", "out_frames", "subsample", "resume", "seed", "threads")
 
 
 def _recipe(args) -> str:
@@ -153,7 +153,8 @@ def _cmd_train(args) -> int:
              if v is not None}
     if args.modes:
         model["modes"] = tuple(args.modes)
-    cfg = TrainConfig(data=args.data[0] if len(args.data) == 1 else args.data, out=args.out, epochs=args.epochs, batch=args.batch, lr=args.lr,
+    data = args.data[0] if len(args.data) == 1 else args.data
+    cfg = TrainConfig(data=data, out=args.out, epochs=args.epochs, batch=args.batch, lr=args.lr,
                       n_train=args.n_train, n_test=args.n_test, seed=args.seed, threads=args.threads, model=model,
                       in_frames=args.in_frames, out_frames=args.out_frames, recipe=_recipe(args),
                       subsample=args.subsample, resume=args.resume or "", model_name=args.model or "",

@@ -192,9 +192,13 @@ class MarkovFNO(nn.Module):
         self.in_frames, self.out_frames, self.context = in_frames, out_frames, context
         self.config = dict(in_frames=in_frames, out_frames=out_frames, context=context, step=dict(step.config))
 
+    STEP_KEYS = ("modes", "width", "layers", "projection", "padding", "padding_fraction")
+
     @classmethod
     def from_config(cls, step: dict | None = None, **config) -> "MarkovFNO":
+        """Build from a config; the step network's settings may be given flat (``width=...``) or as ``step``."""
         step = dict(step or {})
+        step.update({k: config.pop(k) for k in cls.STEP_KEYS if k in config})
         step.setdefault("in_channels", config.get("context", 2))
         step.setdefault("padding", 0)  # periodic in space
         return cls(FNO2d(**step), **config)

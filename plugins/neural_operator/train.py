@@ -23,8 +23,7 @@ from .models import build_model, save_checkpoint
 
 log = logging.getLogger(__name__)
 
-FAMILY_MODEL = {"darcy": "fno2d", "navier_stokes": "sfno"}
-FAMILY_MODELS = {"darcy": ("fno2d",), "navier_stokes": ("sfno", "arfno")}
+FAMILY_MODELS = {"darcy": ("fno2d",), "navier_stokes": ("sfno", "arfno")}  # the first is the default
 
 
 def relative_l2(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -165,17 +164,13 @@ def train(cfg: TrainConfig, progress=None) -> dict:
     k = max(1, cfg.subsample)
     xtr, ytr = x[:n_train, ..., ::k, ::k].contiguous(), y[:n_train, ..., ::k, ::k].contiguous()
     xte, yte = x[n - cfg.n_test:], y[n - cfg.n_test:]
-    name = cfg.model_name or FAMILY_MODEL[family]
+    name = cfg.model_name or FAMILY_MODELS[family][0]
     if name not in FAMILY_MODELS[family]:
         raise AccelError(f"model {name!r} does not fit {family} data; valid models: {', '.join(FAMILY_MODELS[family])}")
     model_cfg = dict(cfg.model)
     if name in ("sfno", "arfno"):
         model_cfg.setdefault("in_frames", cfg.in_frames)
         model_cfg.setdefault("out_frames", cfg.out_frames)
-    if name == "arfno":
-        step = {k: model_cfg.pop(k) for k in ("modes", "width", "layers", "projection", "padding", "padding_fraction")
-                if k in model_cfg}
-        model_cfg["step"] = step
     if cfg.resume:
         from .models import load_checkpoint
 
@@ -216,8 +211,8 @@ def train(cfg: TrainConfig, progress=None) -> dict:
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     grid = tuple(x.shape[-2:])
-    summary = {"family": family, "model": model.kind, "unroll": cfg.unroll, "config": model.config, "n_train": n_train, "n_test": cfg.n_test,
-               "epochs": cfg.epochs, "train_loss": history[-1], "test_rel_l2": test_err,
+    summary = {"family": family, "model": model.kind, "unroll": cfg.unroll, "config": model.config,
+               "n_train": n_train, "n_test": cfg.n_test, "epochs": cfg.epochs, "train_loss": history[-1], "test_rel_l2": test_err,
                "train_seconds": train_time, "grid": list(grid), "train_grid": list(xtr.shape[-2:]),
                "data": str(cfg.data)}
     save_checkpoint(model, out.with_suffix(".pt"), **summary, data_params=info["params"])

@@ -81,6 +81,11 @@ SIGMA = 0.2
 N_PARAMS = 2 + 3 * N_GAUSS + 1 + 2 * N_FOURIER
 
 
+def amplitude_scale(sigma: float) -> float:
+    """Factor on the Gaussian source amplitudes of width ``sigma``: (SIGMA / sigma)^2 keeps each source's mass."""
+    return (SIGMA / sigma) ** 2
+
+
 @dataclass
 class StarPoisson:
     """One instance: domain ``r < 1 + c1 cos 4t + c2 cos 8t``, source ``sum_i A_i exp(-|x - x_i|^2 / (2 sigma^2))``,
@@ -99,7 +104,7 @@ class StarPoisson:
         gauss = []
         for _ in range(N_GAUSS):
             rad, ang = 0.45 * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
-            gauss += [rng.uniform(2.0, 10.0) * (SIGMA / sigma) ** 2, rad * np.cos(ang), rad * np.sin(ang)]
+            gauss += [rng.uniform(2.0, 10.0) * amplitude_scale(sigma), rad * np.cos(ang), rad * np.sin(ang)]
         four = list(rng.uniform(-1, 1, 1 + 2 * N_FOURIER) / np.r_[1, np.repeat(np.arange(1, N_FOURIER + 1), 2)])
         return StarPoisson(np.array(c + gauss + four), sigma)
 

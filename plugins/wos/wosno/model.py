@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..problems import N_FOURIER, N_GAUSS, SIGMA
+from ..problems import N_FOURIER, N_GAUSS, SIGMA, amplitude_scale
 
 
 def param_scale(sigma: float = SIGMA) -> np.ndarray:
     """Divisors bringing every instance parameter to order one (amplitudes grow as (SIGMA / sigma)^2)."""
-    return np.array([0.2, 0.1] + [10.0 * (SIGMA / sigma) ** 2, 0.45, 0.45] * N_GAUSS + [1.0] * (1 + 2 * N_FOURIER))
+    return np.array([0.2, 0.1] + [10.0 * amplitude_scale(sigma), 0.45, 0.45] * N_GAUSS + [1.0] * (1 + 2 * N_FOURIER))
 
 
 def input_features(params: torch.Tensor, xy: torch.Tensor, sigma: float = SIGMA) -> torch.Tensor:
@@ -33,7 +33,7 @@ def input_features(params: torch.Tensor, xy: torch.Tensor, sigma: float = SIGMA)
     for k in range(1, N_FOURIER + 1):
         re, im = re * x - im * y, re * y + im * x  # (x + i y)^k
         h = h + four[:, 2 * k - 1] * re + four[:, 2 * k] * im
-    return torch.stack([f / (10.0 * (SIGMA / sigma) ** 2), h], dim=1)
+    return torch.stack([f / (10.0 * amplitude_scale(sigma)), h], dim=1)
 
 
 class PointOperator(nn.Module):
