@@ -155,3 +155,15 @@ def test_rollout_model_trains_on_two_data_sets_and_beats_persistence(tmp_path, c
                                 / np.linalg.norm(truth.reshape(4, -1), axis=1)))
     # the held-out rollout (4 trajectories of the second file, 5 frames) beats "nothing changes" clearly
     assert ck["info"]["test_rel_l2"] < 0.3 * persistence  # measured 0.20x
+
+
+def test_data_sets_of_different_parameters_are_not_mixed(tmp_path, capsys):
+    from accel.cli import main
+
+    a, b = str(tmp_path / "a.npz"), str(tmp_path / "b.npz")
+    assert main(["data", "ns", "--n", "2", "--grid", "8", "--T", "4", "--batch", "2", "--out", a]) == 0
+    assert main(["data", "ns", "--n", "2", "--grid", "8", "--T", "4", "--nu", "1e-2", "--seed", "1",
+                 "--batch", "2", "--out", b]) == 0
+    assert main(["train", "fno", "--data", a, b, "--out", str(tmp_path / "m"), "--model", "arfno",
+                 "--in-frames", "2", "--out-frames", "2", "--n-test", "1", "--epochs", "1"]) == 2
+    assert "one family and one set of parameters" in capsys.readouterr().err
