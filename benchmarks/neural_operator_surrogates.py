@@ -27,6 +27,9 @@ def main(argv=None) -> int:
     p.add_argument("--modes", type=int, nargs="+")
     p.add_argument("--subsample", type=int, default=1, help="evaluate on every k-th grid point (the training grid)")
     p.add_argument("--json")
+    from accel.plugins.neural_operator.cli import add_time_residual_options
+
+    add_time_residual_options(p)
     args = p.parse_args(argv)
     import torch
 
@@ -56,7 +59,8 @@ def main(argv=None) -> int:
         params = info["params"]
         fcfg = FinetuneConfig(modes=tuple(args.modes) if args.modes else None, iterations=args.iterations, lr=args.lr,
                               nu=params.get("nu", 1e-3), dt=params.get("record_dt", 1.0),
-                              forcing=params.get("forcing", "kolmogorov"))
+                              forcing=params.get("forcing", "kolmogorov"), time_residual=args.time_residual,
+                              substeps=args.substeps)
         reps = []
         for i in range(args.finetune):
             xi, yi = torch.from_numpy(x[i:i + 1]), torch.from_numpy(y[i:i + 1])

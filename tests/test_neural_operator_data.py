@@ -97,10 +97,38 @@ def test_vorticity_residual_separates_solver_data_from_perturbed_data():
     assert exact < off / 4  # Simpson's rule over unit-spaced snapshots resolves a 1% error
 
 
+def test_flow_map_residual_has_no_quadrature_floor():
+    from accel.plugins.neural_operator.residuals import (h_minus1_norm, vorticity_flow_residual,
+                                                          vorticity_residual)
+
+    gen = torch.Generator().manual_seed(3)
+    w = navier_stokes.simulate(navier_stokes.initial_vorticity(gen, 1, 32), 1e-3, 8.0, dt=1e-2).double()
+    f = navier_stokes.forcing_field(32, "kolmogorov")
+    scale = h_minus1_norm(w[:, 1:] - w[:, :-1]).item()
+    simpson = h_minus1_norm(vorticity_residual(w, 1.0, 1e-3, f)).item() / scale
+    flow = h_minus1_norm(vorticity_flow_residual(w, 1.0, 1e-3, f, substeps=20)).item() / scale
+    exact = h_minus1_norm(vorticity_flow_residual(w, 1.0, 1e-3, f, substeps=100)).item() / scale
+    off = h_minus1_norm(vorticity_flow_residual(w * 1.01, 1.0, 1e-3, f, substeps=20)).item() / scale
+    assert flow < simpson / 10  # the solver's scheme between snapshots, not a quadrature over them
+    assert exact < 1e-6  # the data solver's own step (dt = 1e-2): zero up to float32 storage
+    assert off > 100 * flow
+
+
+def test_unknown_time_residual_lists_the_valid_ones():
+    from accel.errors import AccelError
+    from accel.plugins.neural_operator.finetune import FinetuneConfig
+
+    with pytest.raises(AccelError, match="valid: flow, simpson"):
+        FinetuneConfig(time_residual="euler")
+    with pytest.raises(AccelError, match="substeps must be at least 1"):
+        FinetuneConfig(substeps=0)
+
+
+@pytest.mark.parametrize("time_residual", ["flow", "simpson"])
 @pytest.mark.parametrize("name,config,widened", [
     ("sfno", dict(modes=(2, 3, 3), width=6, layers=2, time_padding=2, projection=8), [3, 4, 4]),
     ("arfno", dict(context=2, step=dict(modes=(3, 3), width=6, layers=2, projection=8)), [4, 4])])
-def test_fine_tuning_lowers_the_navier_stokes_residual(name, config, widened):
+def test_fine_tuning_lowers_the_navier_stokes_residual(name, config, widened, time_residual):
     from accel.plugins.neural_operator.finetune import FinetuneConfig, finetune
     from accel.plugins.neural_operator.models import build_model
 
@@ -109,7 +137,8 @@ def test_fine_tuning_lowers_the_navier_stokes_residual(name, config, widened):
     w = navier_stokes.simulate(navier_stokes.initial_vorticity(gen, 1, 16), 1e-3, 8.0, dt=1e-2)
     model = build_model(name, in_frames=4, out_frames=4, **config)
     model.fit_normaliser(w[:, :4], w[:, 4:])
-    tuned, rep = finetune(model, w[:, :4], "navier_stokes", FinetuneConfig(iterations=15, lr=1e-2), y=w[:, 4:])
+    cfg = FinetuneConfig(iterations=15, lr=1e-2, time_residual=time_residual, substeps=5)
+    tuned, rep = finetune(model, w[:, :4], "navier_stokes", cfg, y=w[:, 4:])
     assert rep["modes_after"] == widened
     assert rep["residual_after"] < 0.9 * rep["residual_before"]
 
