@@ -2,6 +2,11 @@
 more Fourier modes, and fit it to the PDE residual in the H^-1 norm. No ground truth is used: the fine-tuning
 needs only the inputs (the coefficient for Darcy, the input frames for Navier-Stokes), so it can run per sample at
 prediction time. The ground truth, where given, is used only to report relative L2 before and after.
+
+For Navier-Stokes the residual's time direction is, by default, the flow map: each predicted snapshot against the
+previous one advanced by the data solver's own scheme (``time_residual="flow"``, ``substeps`` steps per interval);
+``"simpson"`` integrates the equation over pairs of snapshots instead, which is cheaper but has an error floor of
+its own with unit-spaced snapshots (docs/benchmarks/neural_operator.md, section 2).
 """
 from __future__ import annotations
 
