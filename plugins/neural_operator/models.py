@@ -90,7 +90,8 @@ class FNO2d(nn.Module):
         """Fit the input/output scaling from training inputs ``x`` and targets ``y``."""
         self.norm.fit(x, y)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer (B, projection, H, W): the output is its pointwise linear map ``proj2``."""
         b, _, h, w = x.shape
         x = (x - self.norm.in_mean) / self.norm.in_std
         gy = _coords(h, x.device)[None, None, :, None].expand(b, 1, h, w)
@@ -105,8 +106,10 @@ class FNO2d(nn.Module):
                 x = F.gelu(x)
         if padded:
             x = x[..., :h, :w]
-        x = self.proj2(F.gelu(self.proj1(x)))
-        return x * self.norm.out_std + self.norm.out_mean
+        return F.gelu(self.proj1(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj2(self.features(x)) * self.norm.out_std + self.norm.out_mean
 
 
 class SpatioTemporalFNO(nn.Module):
