@@ -104,6 +104,9 @@ def _add_train(train) -> None:
     p.add_argument("--context", type=int, help="arfno: snapshots the one-step model sees (default 2)")
     p.add_argument("--unroll", type=int, default=1,
                    help="arfno: snapshots predicted autoregressively per training example (1: one-step training)")
+    p.add_argument("--loss", default="l2",
+                   help="l2 (relative L2, default) or, for darcy, energy: the relative error in the energy norm of "
+                        "the problem's own operator, the norm CG minimises (for surrogates used as initial guesses)")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch", type=int, default=20)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -125,8 +128,9 @@ def _add_train(train) -> None:
     p.set_defaults(func=_cmd_train)
 
 
-_TRAIN_OPTS = ("data", "out", "model", "context", "unroll", "epochs", "batch", "lr", "n_train", "n_test", "modes",
-               "width", "layers", "padding", "padding_fraction", "in_frames", "out_frames", "subsample", "resume", "seed", "threads")
+_TRAIN_OPTS = ("data", "out", "model", "context", "unroll", "loss", "epochs", "batch", "lr", "n_train", "n_test",
+               "modes", "width", "layers", "padding", "padding_fraction", "in_frames", "out_frames", "subsample",
+               "resume", "seed", "threads")
 
 
 def _recipe(args) -> str:
@@ -158,7 +162,7 @@ def _cmd_train(args) -> int:
                       n_train=args.n_train, n_test=args.n_test, seed=args.seed, threads=args.threads, model=model,
                       in_frames=args.in_frames, out_frames=args.out_frames, recipe=_recipe(args),
                       subsample=args.subsample, resume=args.resume or "", model_name=args.model or "",
-                      unroll=args.unroll)
+                      unroll=args.unroll, loss=args.loss)
     with tqdm(total=args.epochs, desc="training", unit="epoch") as bar:
         def progress(epoch, loss):
             bar.update(1)

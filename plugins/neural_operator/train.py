@@ -6,7 +6,9 @@ Families and what the model learns:
   (spatiotemporal, all frames at once) or ``arfno`` (a one-step FNO rolled out; trained on every window of
   consecutive snapshots, ``unroll`` steps at a time).
 The last ``n_test`` samples (of the last file, when several are given) are held out and never trained on.
-Loss: relative L2 per sample (per predicted snapshot for ``arfno``).
+Loss: relative L2 per sample (per predicted snapshot for ``arfno``); for ``darcy`` optionally the relative error in
+the energy norm of the problem's own discrete operator (``loss="energy"``), the norm CG minimises, for surrogates
+meant as initial guesses.
 """
 from __future__ import annotations
 
@@ -24,12 +26,24 @@ from .models import build_model, save_checkpoint
 log = logging.getLogger(__name__)
 
 FAMILY_MODELS = {"darcy": ("fno2d",), "navier_stokes": ("sfno", "arfno")}  # the first is the default
+FAMILY_LOSSES = {"darcy": ("l2", "energy"), "navier_stokes": ("l2",)}
 
 
 def relative_l2(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     """Per-sample ||pred - true|| / ||true||, averaged over the batch (the FNO papers' metric)."""
     diff = (pred - true).flatten(1).norm(dim=1)
     return (diff / true.flatten(1).norm(dim=1).clamp(min=1e-30)).mean()
+
+
+def relative_energy(pred: torch.Tensor, true: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """Darcy: per-sample ||pred - true||_A / ||true||_A, averaged, with A the data generator's finite-volume
+    operator for the coefficient ``a`` (all (B, 1, H, W)); e.A e is computed as -e . darcy_residual(a, e, f=0)."""
+    from .residuals import darcy_residual
+
+    def energy(v):
+        return -(v * darcy_residual(a, v, f=0.0)).flatten(1).sum(1)
+
+    return (energy(pred - true).clamp(min=0).sqrt() / energy(true).clamp(min=1e-30).sqrt()).mean()
 
 
 def load_pairs(path, in_frames: int = 10, out_frames: int = 40):
@@ -88,13 +102,14 @@ class TrainConfig:
     resume: str = ""  # continue from this checkpoint (its model config and normalisation are kept)
     model_name: str = ""  # "" : the family's default (fno2d for darcy, sfno for navier_stokes)
     unroll: int = 1  # arfno: snapshots predicted (autoregressively) per training example
+    loss: str = "l2"  # "l2" or, for darcy, "energy" (see FAMILY_LOSSES)
 
 
 class _PairExamples:
     """Training examples of a model that maps inputs to all targets at once (fno2d, sfno)."""
 
-    def __init__(self, model, x, y):
-        self.model, self.x, self.y = model, x, y
+    def __init__(self, model, x, y, loss: str = "l2"):
+        self.model, self.x, self.y, self.kind = model, x, y, loss
 
     def new_epoch(self) -> None:
         pass
@@ -103,6 +118,8 @@ class _PairExamples:
         return len(self.x)
 
     def loss(self, idx):
+        if self.kind == "energy":
+            return relative_energy(self.model(self.x[idx]), self.y[idx], self.x[idx])
         return relative_l2(self.model(self.x[idx]), self.y[idx])
 
 
@@ -167,6 +184,9 @@ def train(cfg: TrainConfig, progress=None) -> dict:
     name = cfg.model_name or FAMILY_MODELS[family][0]
     if name not in FAMILY_MODELS[family]:
         raise AccelError(f"model {name!r} does not fit {family} data; valid models: {', '.join(FAMILY_MODELS[family])}")
+    if cfg.loss not in FAMILY_LOSSES[family]:
+        raise AccelError(f"loss {cfg.loss!r} does not fit {family} data; valid losses: "
+                         f"{', '.join(FAMILY_LOSSES[family])}")
     model_cfg = dict(cfg.model)
     if name in ("sfno", "arfno"):
         model_cfg.setdefault("in_frames", cfg.in_frames)
@@ -184,7 +204,7 @@ def train(cfg: TrainConfig, progress=None) -> dict:
     if model.kind == "arfno":
         examples = _MarkovExamples(model, torch.cat([xtr, ytr], 1), cfg.unroll)
     else:
-        examples = _PairExamples(model, xtr, ytr)
+        examples = _PairExamples(model, xtr, ytr, cfg.loss)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * max(1, -(-len(examples) // cfg.batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
@@ -211,7 +231,7 @@ def train(cfg: TrainConfig, progress=None) -> dict:
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     grid = tuple(x.shape[-2:])
-    summary = {"family": family, "model": model.kind, "unroll": cfg.unroll, "config": model.config,
+    summary = {"family": family, "model": model.kind, "unroll": cfg.unroll, "loss": cfg.loss, "config": model.config,
                "n_train": n_train, "n_test": cfg.n_test, "epochs": cfg.epochs, "train_loss": history[-1], "test_rel_l2": test_err,
                "train_seconds": train_time, "grid": list(grid), "train_grid": list(xtr.shape[-2:]),
                "data": str(cfg.data)}
