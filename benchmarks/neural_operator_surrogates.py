@@ -4,7 +4,8 @@ Spectral-Refiner per-sample fine-tuning gain on the same held-out samples.
     python benchmarks/neural_operator_surrogates.py --model runs/neural_operator/darcy_logn_fno --data \
         data/neural_operator/darcy_logn_64.npz --n-test 50 --finetune 10
 
---model is the stem written by 'accel train fno' (STEM.onnx for inference, STEM.pt for fine-tuning).
+--model is the stem written by 'accel train fno' (STEM.onnx for inference, STEM.pt for fine-tuning, or the weights
+of STEM.onnx where there is no STEM.pt, as for the shipped models: --model plugins/neural_operator/shipped/ns_arfno).
 """
 from __future__ import annotations
 
@@ -55,7 +56,9 @@ def main(argv=None) -> int:
     print(f"{info['family']} {x.shape[-2]}x{x.shape[-1]}: held-out relative L2 (ONNX Runtime) mean {err.mean():.4e}, "
           f"median {np.median(err):.4e} over {len(x)} samples; {per_sample * 1e3:.1f} ms per sample (1 thread)")
     if args.finetune:
-        model, _ = load_checkpoint(args.model + ".pt")
+        from pathlib import Path
+
+        model, _ = load_checkpoint(args.model + (".pt" if Path(args.model + ".pt").exists() else ".onnx"))
         params = info["params"]
         fcfg = FinetuneConfig(modes=tuple(args.modes) if args.modes else None, iterations=args.iterations, lr=args.lr,
                               nu=params.get("nu", 1e-3), dt=params.get("record_dt", 1.0),

@@ -296,3 +296,48 @@ def test_navier_stokes_example_reports_the_rollout_error(capsys, tmp_path):
     out = capsys.readouterr().out
     err = float(re.search(r"mean relative L2 over t = 11..50: (\S+)", out).group(1))
     assert err < 1.5e-2 and (tmp_path / "ns.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("name, shape", [("darcy_fno", (2, 1, 40, 40)), ("ns_arfno", (1, 10, 32, 32))])
+def test_shipped_models_rebuild_in_torch_from_their_onnx_weights(name, shape):
+    import torch
+
+    from accel.plugins.neural_operator.models import load_checkpoint
+    from accel.plugins.neural_operator.surrogate import Surrogate
+
+    model, info = load_checkpoint(name)  # no .pt is shipped: the weights come from the ONNX initializers
+    x = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    x = np.exp(x) if name == "darcy_fno" else x
+    with torch.no_grad():
+        rebuilt = model(torch.from_numpy(x)).numpy()
+    ref = Surrogate(name).predict(x)
+    assert np.abs(rebuilt - ref).max() < 1e-5 * np.abs(ref).max()
+    assert info["family"] == {"darcy_fno": "darcy", "ns_arfno": "navier_stokes"}[name]
+
+
+def test_finetune_command_refines_the_shipped_darcy_model(tmp_path, capsys):
+    data = tmp_path / "d64.npz"
+    assert main(["data", "darcy", "--n", "2", "--grid", "64", "--kind", "lognormal", "--seed", "91",
+                 "--out", str(data)]) == 0
+    report = tmp_path / "ft.json"
+    assert main(["finetune", "--checkpoint", "darcy_fno", "--data", str(data), "--samples", "1",
+                 "--iterations", "15", "--json", str(report)]) == 0
+    (s,) = json.loads(report.read_text())["samples"]
+    assert s["modes_before"] == [12, 12] and s["modes_after"] == [18, 18]
+    assert s["residual_after"] < 0.5 * s["residual_before"]
+
+
+def test_onnx_without_a_model_config_cannot_be_fine_tuned(trained, tmp_path, capsys):
+    import shutil
+
+    from accel import modelmeta
+
+    _, out = trained
+    old = tmp_path / "old.onnx"
+    shutil.copy(out.with_suffix(".onnx"), old)
+    meta = modelmeta.read(old)
+    meta.settings = {k: v for k, v in meta.settings.items() if k != "config"}
+    modelmeta.write(old, meta)
+    data, _ = trained
+    assert main(["finetune", "--checkpoint", str(old), "--data", str(data)]) == 2
+    assert "does not record its model config" in capsys.readouterr().err

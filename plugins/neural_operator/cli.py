@@ -179,7 +179,9 @@ def _cmd_train(args) -> int:
 def _add_finetune(top) -> None:
     p = top.add_parser("finetune", help="Spectral-Refiner: widen the last spectral layer and fine-tune it on the "
                                         "PDE residual in the H^-1 norm; reports relative L2 before/after")
-    p.add_argument("--checkpoint", required=True, help="OUT.pt written by 'accel train fno'")
+    p.add_argument("--checkpoint", required=True,
+                   help="OUT.pt written by 'accel train fno', an exported .onnx file or a shipped model name "
+                        "(darcy_fno, ns_arfno; rebuilt from the ONNX weights)")
     p.add_argument("--data", required=True, help="data set holding the samples to refine (its held-out part)")
     p.add_argument("--samples", type=int, default=10, help="held-out samples to refine (the last ones in the file)")
     p.add_argument("--per-batch", action="store_true", help="one fine-tuning for all samples (default: per sample)")

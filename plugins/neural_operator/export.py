@@ -139,3 +139,61 @@ def _op_types(path) -> set[str]:
     for f in m.functions:
         ops |= walk(f.node)
     return ops
+
+
+def import_onnx(path) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the torch model of an accel ONNX file from its metadata and weights, for fine-tuning a model that
+    was shipped or handed on without its ``.pt`` checkpoint. Returns ``(model, info)`` like ``load_checkpoint``.
+
+    The exported graph keeps every parameter and buffer as an initializer under its state-dict name (for the
+    rolled-out one-step FNO, the step network's names), except buffers the exporter folded away because they held
+    their neutral value (a zero normaliser mean); those keep their defaults, and the rebuilt model is checked
+    against the ONNX file on a random input before it is returned.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from .models import build_model
+
+    path = Path(path)
+    meta = modelmeta.read(path)
+    meta.check_plugin(PLUGIN, str(path))
+    settings = meta.settings
+    if "model" not in settings or "config" not in settings:
+        raise ModelError(f"{path} does not record its model config (exported by an older accel); fine-tune from the "
+                         f".pt checkpoint or re-create the model with its recipe: {meta.recipe or '(none recorded)'}")
+    model = build_model(settings["model"], **settings["config"])
+    target = model.step if model.kind == "arfno" else model  # the exported graph is the step network
+    weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+    state = target.state_dict()
+    missing = [k for k in state if k not in weights]
+    if any(k in dict(target.named_parameters()) for k in missing):
+        raise ModelError(f"{path} lacks the weights {', '.join(missing)}; fine-tune from the .pt checkpoint written "
+                         "by 'accel train fno'")
+    target.load_state_dict({k: torch.from_numpy(np.array(weights[k], copy=True)).reshape(v.shape).to(v.dtype)
+                            if k in weights else v for k, v in state.items()})
+    model.eval()
+    _check_rebuilt(model, path, meta)
+    info = {k: v for k, v in settings.items() if k not in ("model", "config")}
+    info.update(family=meta.problem, source=str(path))
+    return model, info
+
+
+def _check_rebuilt(model: torch.nn.Module, path: Path, meta, rtol: float = 1e-4) -> None:
+    """Raise ModelError unless ``model`` reproduces the ONNX file at ``path`` on a random input."""
+    import numpy as np
+    import onnxruntime as ort
+
+    n_in = model.config.get("in_channels", model.config.get("in_frames"))
+    grid = max(meta.min_grid, 16)
+    x = np.random.default_rng(0).standard_normal((1, n_in, grid, grid)).astype(np.float32)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    with torch.no_grad():
+        out = model(torch.from_numpy(x)).numpy()
+    err = float(np.abs(out - ref).max() / max(np.abs(ref).max(), 1e-30))
+    if not err <= rtol:
+        raise ModelError(f"the model rebuilt from {path} differs from the ONNX graph by {err:.2e} (relative); its "
+                         "weights cannot be recovered from the file: fine-tune from the .pt checkpoint written by "
+                         "'accel train fno'")

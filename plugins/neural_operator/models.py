@@ -268,9 +268,16 @@ def save_checkpoint(model: nn.Module, path, /, **info) -> None:
 
 
 def load_checkpoint(path) -> tuple[nn.Module, dict]:
+    """The model and its training info from a ``.pt`` checkpoint, an exported ``.onnx`` file or the name of a shipped
+    model (the last two rebuilt from the ONNX weights; see ``export.import_onnx``)."""
     from pathlib import Path
 
     path = Path(path)
+    if path.suffix != ".pt" and (path.suffix == ".onnx" or not path.exists()):
+        from .export import import_onnx
+        from .surrogate import resolve_model
+
+        return import_onnx(resolve_model(path))
     if not path.is_file():
         raise AccelError(f"checkpoint {path} does not exist; create it with 'accel train fno ...'")
     try:
