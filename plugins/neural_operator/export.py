@@ -155,11 +155,10 @@ def import_onnx(path) -> tuple[torch.nn.Module, dict]:
     from onnx import numpy_helper
 
     from .models import build_model
+    from .surrogate import Surrogate
 
-    path = Path(path)
-    meta = modelmeta.read(path)
-    meta.check_plugin(PLUGIN, str(path))
-    settings = meta.settings
+    sur = Surrogate(path)  # reads and checks the metadata; runs the graph for the check below
+    meta, settings = sur.meta, sur.meta.settings
     if "model" not in settings or "config" not in settings:
         raise ModelError(f"{path} does not record its model config (exported by an older accel); fine-tune from the "
                          f".pt checkpoint or re-create the model with its recipe: {meta.recipe or '(none recorded)'}")
@@ -174,26 +173,17 @@ def import_onnx(path) -> tuple[torch.nn.Module, dict]:
     target.load_state_dict({k: torch.from_numpy(np.array(weights[k], copy=True)).reshape(v.shape).to(v.dtype)
                             if k in weights else v for k, v in state.items()})
     model.eval()
-    _check_rebuilt(model, path, meta)
-    info = {k: v for k, v in settings.items() if k not in ("model", "config")}
-    info.update(family=meta.problem, source=str(path))
-    return model, info
-
-
-def _check_rebuilt(model: torch.nn.Module, path: Path, meta, rtol: float = 1e-4) -> None:
-    """Raise ModelError unless ``model`` reproduces the ONNX file at ``path`` on a random input."""
-    import numpy as np
-    import onnxruntime as ort
-
-    n_in = model.config.get("in_channels", model.config.get("in_frames"))
+    # the rebuilt model must reproduce the graph (a folded buffer that was not neutral would show here)
     grid = max(meta.min_grid, 16)
-    x = np.random.default_rng(0).standard_normal((1, n_in, grid, grid)).astype(np.float32)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    ref = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    x = np.random.default_rng(0).standard_normal((1, sur.channels, grid, grid)).astype(np.float32)
+    ref = sur.predict(x)
     with torch.no_grad():
         out = model(torch.from_numpy(x)).numpy()
     err = float(np.abs(out - ref).max() / max(np.abs(ref).max(), 1e-30))
-    if not err <= rtol:
+    if not err <= 1e-4:
         raise ModelError(f"the model rebuilt from {path} differs from the ONNX graph by {err:.2e} (relative); its "
                          "weights cannot be recovered from the file: fine-tune from the .pt checkpoint written by "
                          "'accel train fno'")
+    info = {k: v for k, v in settings.items() if k not in ("model", "config")}
+    info.update(family=meta.problem, source=str(path))
+    return model, info

@@ -273,7 +273,7 @@ def load_checkpoint(path) -> tuple[nn.Module, dict]:
     from pathlib import Path
 
     path = Path(path)
-    if path.suffix != ".pt" and (path.suffix == ".onnx" or not path.exists()):
+    if path.suffix == ".onnx" or (path.suffix != ".pt" and not path.exists()):  # an exported file or a shipped name
         from .export import import_onnx
         from .surrogate import resolve_model
 
