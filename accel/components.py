@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -47,19 +47,6 @@ class ComponentSpec:
 
 
 @runtime_checkable
-class GridPreconditioner(Protocol):
-    """A preconditioner acting on residuals laid out on a structured grid (what the PETSc PC calls).
-
-    ``setup`` receives the grid shape (C order, slowest axis first) and the ModelSession; ``apply`` maps a residual
-    array of that shape to a correction of the same shape, writing into ``out``.
-    """
-
-    def setup(self, shape: tuple[int, ...], **info: Any) -> None: ...
-
-    def apply(self, r: np.ndarray, out: np.ndarray) -> None: ...
-
-
-@runtime_checkable
 class Surrogate(Protocol):
     """Maps an input field (e.g. a coefficient or forcing on a grid) to a predicted solution field."""
 
@@ -78,3 +65,161 @@ class Supervisor(Protocol):
     """Produces (noisy, unbiased) solution estimates at query points to train an operator without solver data."""
 
     def estimate(self, points: np.ndarray, **problem: Any) -> np.ndarray: ...
+
+
+# -- the preconditioner contract -------------------------------------------------------------------------------------
+# Every ``preconditioner`` component is built by ``factory(config: PreconditionerConfig)`` (one fixed signature) and
+# follows one of the two protocols below, announced by ``describe().layout``. The PETSc PC (``accel.NeuralPC``) uses
+# nothing else: it calls ``describe`` before set-up, ``initialize`` once, ``update`` when only the operator's values
+# changed (a new time step, a Newton step), ``apply`` per iteration, ``stats`` for reports and ``destroy`` at the end.
+# This is Firedrake's PCBase life cycle, written as typed stubs in the manner of petsc4py's pcpython_protocol.py.
+
+LAYOUTS = ("grid", "matrix")
+
+
+@dataclass(frozen=True)
+class PreconditionerConfig:
+    """What every preconditioner factory receives.
+
+    model: ONNX file chosen by the user (None: the component picks its shipped default and logs which).
+    problem: the name of a shipped model's training problem, to pick among several (None: the component's default).
+    runtime: ONNX Runtime settings (``accel.runtime.RuntimeSettings``: providers, threads).
+    options_prefix: the PC's prefix plus ``accel_``; a component reads its own further options under it in
+        ``describe``/``initialize`` (documented in its class docstring), e.g. ``-{prefix}accel_gnn_shift``.
+    extra: component-specific settings given from Python (``accel.accelerate(..., component_options={...})``);
+        a component refuses names it does not know, listing the valid ones.
+    """
+
+    model: str | None = None
+    problem: str | None = None
+    runtime: Any = None
+    options_prefix: str = "accel_"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CycleSettings:
+    """The smoothing cycle a grid network was trained in (the PC runs it around the network): ``pre``/``post`` damped
+    Jacobi sweeps with weight ``omega``; ``interpolation`` between grid levels (``linear`` or ``constant``);
+    ``min_sweeps``: fewer sweeps than this are refused (a network working below the grid resolution needs them)."""
+
+    pre: int = 0
+    post: int = 0
+    omega: float = 0.67
+    interpolation: str = "linear"
+    min_sweeps: int = 0
+
+
+@dataclass(frozen=True)
+class PreconditionerInfo:
+    """What a component tells the PC before set-up, from its model's metadata alone (no session opened).
+
+    layout: ``"grid"`` (a :class:`GridPreconditioner`: rank 0 maps residual grids, the PC gathers and scatters) or
+        ``"matrix"`` (a :class:`MatrixPreconditioner`: every rank takes part, the PC hands it the PETSc operator).
+    linear: True when ``apply`` is a fixed linear SPD operator between set-ups (plain CG may be used); False for a
+        network applied per iteration, which is nonlinear and needs a flexible Krylov method (fcg, fgmres, gcr).
+    model: the model file (or a description) for logs and ``-ksp_view``.
+    train_grid, grid_multiple, cycle: grid layout only: the grid the network was trained on (the PC builds levels
+        down to it), the multiple every extent is padded to, the cycle it was trained in.
+    """
+
+    layout: str
+    linear: bool
+    model: str = ""
+    train_grid: tuple[int, ...] | None = None
+    grid_multiple: int = 1
+    cycle: CycleSettings = CycleSettings()
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"preconditioner layout {self.layout!r} is not one of {', '.join(LAYOUTS)}")
+
+
+@dataclass(frozen=True)
+class GridProblem:
+    """What a grid component receives at set-up (rank 0 only): ``shape`` of the network's grid (C order, slowest
+    axis first), ``diagonal`` of the operator on that grid (an input for models that see walls and obstacles) and
+    ``operator``, the PETSc matrix on that grid (distributed; ablations that factor it need one rank)."""
+
+    shape: tuple[int, ...]
+    diagonal: np.ndarray | None = None
+    operator: Any = None
+
+
+@dataclass
+class PreconditionerStats:
+    """Counters a component keeps since its last set-up; times in seconds."""
+
+    applies: int = 0
+    setup_time: float = 0.0   # network run(s) and buffers at initialize/update
+    network_time: float = 0.0  # inside ONNX Runtime during applies
+    copy_time: float = 0.0     # casting and copying around the network during applies
+
+
+@runtime_checkable
+class GridPreconditioner(Protocol):
+    """A network on residual grids, run on rank 0 inside the PC's smoothing cycle (nonlinear: flexible KSPs only).
+    The PC gathers the residual on the network's grid to rank 0 and scatters the result back; every method below
+    except ``describe`` is called on rank 0 only."""
+
+    def describe(self, dim: int) -> PreconditionerInfo:
+        """Metadata for a ``dim``-D problem, on every rank; raises ModelError when the model does not fit."""
+        ...
+
+    def initialize(self, problem: GridProblem) -> None:
+        """Once per grid shape: open the session, bind buffers, warm up."""
+        ...
+
+    def update(self, problem: GridProblem) -> None:
+        """The operator's values changed on the same grid: refresh what depends on them (e.g. the diagonal input)."""
+        ...
+
+    def apply(self, r: np.ndarray, out: np.ndarray) -> None:
+        """Write the correction for residual grid ``r`` into ``out`` (same shape; may be the same array)."""
+        ...
+
+    def stats(self) -> PreconditionerStats:
+        """Counters since set-up."""
+        ...
+
+    def destroy(self) -> None:
+        """Release the session and buffers."""
+        ...
+
+
+@runtime_checkable
+class MatrixPreconditioner(Protocol):
+    """A network on the operator itself, run once per set-up on every rank; ``apply`` is then PETSc sparse algebra,
+    linear and (with ``describe().linear``) symmetric positive definite, so plain CG works. Every method is
+    collective: it is called on every rank of the operator's communicator."""
+
+    def describe(self, dim: int | None) -> PreconditionerInfo:
+        """Metadata (``layout="matrix"``); ``dim`` is the mesh dimension where known, else None."""
+        ...
+
+    def initialize(self, A: Any) -> None:
+        """Once per operator structure: run the network on ``A`` (a petsc4py Mat) and build the operator to apply."""
+        ...
+
+    def update(self, A: Any) -> None:
+        """The operator's values changed on the same non-zero pattern: run the network again, keep the structures."""
+        ...
+
+    def apply(self, x: Any, y: Any) -> None:
+        """y = M x with PETSc Vecs."""
+        ...
+
+    def apply_transpose(self, x: Any, y: Any) -> None:
+        """y = M^T x (M itself when symmetric)."""
+        ...
+
+    def stats(self) -> PreconditionerStats:
+        """Counters since set-up."""
+        ...
+
+    def destroy(self) -> None:
+        """Destroy every PETSc object the component created."""
+        ...
+
+
+PreconditionerFactory = Callable[[PreconditionerConfig], "GridPreconditioner | MatrixPreconditioner"]
