@@ -36,9 +36,12 @@ def _constant1d(n: int) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(n), (i, i // 2)), shape=(n, n // 2))
 
 
-def interpolation(shape: tuple[int, ...], kind: str = "linear") -> sp.csr_matrix:
-    """Natural-order interpolation from ``coarse(shape)`` to ``shape`` (C order, slowest axis first);
-    ``kind`` "linear" (cell-centred multilinear) or "constant" (aggregation)."""
+def interpolation(shape: tuple[int, ...], kind: str = "linear", coarse_shape: tuple[int, ...] | None = None
+                  ) -> sp.csr_matrix:
+    """Natural-order interpolation from ``coarse_shape`` (default ``coarse(shape)``) to ``shape`` (C order, slowest
+    axis first); ``kind`` "linear" (cell-centred multilinear) or "constant" (aggregation)."""
+    if coarse_shape is not None and tuple(coarse_shape) != coarse(shape):
+        raise GridError(f"no interpolation from {coarse_shape} to {shape} (each level halves every extent)")
     one_d = {"linear": _interp1d, "constant": _constant1d}
     if kind not in one_d:
         raise GridError(f"unknown interpolation {kind!r}; valid: {', '.join(one_d)}")
@@ -63,6 +66,17 @@ def auto_levels(shape: tuple[int, ...], target: tuple[int, ...] | None, multiple
         cur = coarse(cur)
         levels += 1
     return levels
+
+
+def plan_levels(shape: tuple[int, ...], target: tuple[int, ...] | None, multiple: int = 1, levels: int = -1
+                ) -> list[tuple[int, ...]]:
+    """The grid shapes from ``shape`` down to the network's grid, both included (``[shape]`` when the network runs
+    on the fine grid). ``levels`` >= 0 fixes the number of coarsenings; -1 chooses them from the training grid."""
+    n = auto_levels(shape, target, multiple) if levels < 0 else levels
+    shapes = [tuple(shape)]
+    for _ in range(n):
+        shapes.append(coarse(shapes[-1]))
+    return shapes
 
 
 def petsc_interpolation(P_natural: sp.csr_matrix, fine_template, natural_rows=None):
