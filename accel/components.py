@@ -18,7 +18,8 @@ KINDS = ("preconditioner", "surrogate", "sampler", "supervisor")
 class ComponentSpec:
     """One component a plugin provides.
 
-    name: the name users select it by (``-accel_plugin NAME``, ``sampler="NAME"``).
+    name: the name users select it by (``-accel_plugin NAME``, ``sampler="NAME"``); no ``:`` (that separates the
+        qualified name ``PLUGIN:NAME``, which always selects this very component, see :mod:`accel.registry`).
     kind: one of :data:`KINDS`.
     factory: ``"module:attribute"`` of a callable building the component; imported only when used.
     summary: one line shown by ``accel plugins``.
@@ -36,6 +37,14 @@ class ComponentSpec:
             raise ValueError(f"component {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if ":" not in self.factory:
             raise ValueError(f"component {self.name!r}: factory must be 'module:attribute', got {self.factory!r}")
+        if not self.name or ":" in self.name:
+            raise ValueError(f"component name {self.name!r} must be non-empty and free of ':' (it separates "
+                             "PLUGIN:NAME)")
+
+    @property
+    def qualified_name(self) -> str:
+        """``PLUGIN:NAME``: selects this component even when another plugin declares the same name."""
+        return f"{self.plugin}:{self.name}"
 
     def load(self):
         """Import and return the factory."""

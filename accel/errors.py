@@ -12,6 +12,10 @@ class UnknownComponentError(AccelError, KeyError):
         return str(self.args[0])
 
 
+class AmbiguousComponentError(UnknownComponentError):
+    """A plain component name is declared by several third-party plugins; the message lists the qualified names."""
+
+
 class ModelError(AccelError):
     """A model file is missing, corrupt or does not fit the problem."""
 

@@ -3,10 +3,21 @@
 Loading is lazy (first use), ordered by entry-point name (so every MPI rank builds the same registry), and
 idempotent. A plugin that fails to import or whose hooks raise is reported (``Registry.failures``, a warning, the
 ``accel plugins`` listing) and skipped, never fatal.
+
+Names never shadow silently. Every component is reachable by its qualified name ``PLUGIN:COMPONENT`` (e.g.
+``-accel_plugin mypkg:dcdm``, ``sampler="aas:uniform"``), PLUGIN being the entry-point name ``accel plugins`` shows.
+A plain name that several plugins declare for one kind resolves as follows:
+
+* one of them is built in (shipped with accel): the built-in keeps the plain name, and a warning names the other
+  plugin(s) and their qualified names;
+* otherwise (third-party plugins only): :class:`AmbiguousComponentError` names every plugin declaring it and the
+  qualified names to choose from.
+
+A third-party plugin whose entry-point name is already taken by a built-in, or that shares its entry-point name
+with another third-party distribution, is skipped and reported (``Registry.failures``) naming both distributions.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import warnings
 from dataclasses import dataclass
@@ -17,18 +28,12 @@ import pluggy
 
 from . import hookspecs
 from .components import KINDS, ComponentSpec
-from .errors import UnknownComponentError
+from .errors import AmbiguousComponentError, UnknownComponentError
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "accel"
-# Used only when accel runs from a source tree that was never installed (no entry points to read).
-_BUILTINS_FALLBACK = {
-    "dcdm": "accel.plugins.dcdm",
-    "neural_operator": "accel.plugins.neural_operator",
-    "wos": "accel.plugins.wos",
-    "aas": "accel.plugins.aas",
-}
+BUILTIN_DISTRIBUTION = "accel"  # plugins shipped in accel's own distribution keep plain names on a clash
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class PluginInfo:
     version: str
     components: tuple[ComponentSpec, ...]
     model_dirs: tuple[Path, ...]
+    builtin: bool = False
 
 
 class Registry:
@@ -59,29 +65,41 @@ class Registry:
         self.pm.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
         self._plugins: dict[str, PluginInfo] | None = None
+        self._warned: set[tuple[str, str]] = set()
 
     # -- loading ---------------------------------------------------------------------------------------------------
     def _candidates(self):
-        eps = sorted(metadata.entry_points(group=self.group), key=lambda ep: ep.name)
-        seen = set()
-        for ep in eps:
-            if ep.name in seen:  # the same distribution found twice on sys.path
-                continue
-            seen.add(ep.name)
+        """(name, source, loader, version, builtin) per entry point, in name order; an entry-point name claimed by
+        two distributions is resolved here (the built-in keeps it; two third-party claims are both skipped)."""
+        by_name: dict[str, list] = {}
+        for ep in metadata.entry_points(group=self.group):
             dist = getattr(ep, "dist", None)
-            source = f"{dist.name} {dist.version}" if dist is not None else ep.value
-            yield ep.name, source, ep.load, dist.version if dist is not None else "unknown"
-        if not seen.intersection(_BUILTINS_FALLBACK):
-            from . import __version__
-
-            for name, module in sorted(_BUILTINS_FALLBACK.items()):
-                yield name, f"accel {__version__} (source tree)", (lambda m=module: importlib.import_module(m)), __version__
+            dist_name = dist.name if dist is not None else ep.value
+            claims = by_name.setdefault(ep.name, [])
+            if all(c[1] != dist_name for c in claims):  # the same distribution found twice on sys.path counts once
+                claims.append((ep, dist_name, dist.version if dist is not None else "unknown"))
+        for name in sorted(by_name):
+            claims = sorted(by_name[name], key=lambda c: (c[1] != BUILTIN_DISTRIBUTION, c[1]))
+            if len(claims) > 1:
+                dists = " and ".join(f"{d} {v}" for _, d, v in claims)
+                if claims[0][1] == BUILTIN_DISTRIBUTION:
+                    for _, d, v in claims[1:]:
+                        self._fail(name, f"{d} {v}", f"the plugin name {name!r} is accel's built-in plugin; the "
+                                   f"distribution {d} must register its entry point under another name")
+                    claims = claims[:1]
+                else:
+                    for _, d, v in claims:
+                        self._fail(name, f"{d} {v}", f"the plugin name {name!r} is declared by {dists}; uninstall "
+                                   "one of them or rename its entry point")
+                    continue
+            ep, dist_name, version = claims[0]
+            yield name, f"{dist_name} {version}", ep.load, version, dist_name == BUILTIN_DISTRIBUTION
 
     def load(self) -> "Registry":
         if self._plugins is not None:
             return self
         self._plugins = {}
-        for name, source, loader, version in self._candidates():
+        for name, source, loader, version, builtin in self._candidates():
             try:
                 plugin = loader()
                 self.pm.register(plugin, name=name)
@@ -89,7 +107,7 @@ class Registry:
                 self._fail(name, source, f"{type(exc).__name__}: {exc}")
                 continue
             try:
-                info = self._describe(name, source, version, plugin)
+                info = self._describe(name, source, version, plugin, builtin)
             except Exception as exc:
                 self.pm.unregister(plugin)
                 self._fail(name, source, f"hook raised {type(exc).__name__}: {exc}")
@@ -103,7 +121,7 @@ class Registry:
         log.warning("%s", failure)
         warnings.warn(str(failure), RuntimeWarning, stacklevel=3)
 
-    def _describe(self, name, source, version, plugin) -> PluginInfo:
+    def _describe(self, name, source, version, plugin, builtin) -> PluginInfo:
         comps, dirs = [], []
         impl = getattr(plugin, "accel_components", None)
         if impl is not None:
@@ -114,7 +132,7 @@ class Registry:
         impl = getattr(plugin, "accel_model_dirs", None)
         if impl is not None:
             dirs = [Path(d) for d in impl() or ()]
-        return PluginInfo(name, source, version, tuple(comps), tuple(dirs))
+        return PluginInfo(name, source, version, tuple(comps), tuple(dirs), builtin)
 
     # -- queries ---------------------------------------------------------------------------------------------------
     @property
@@ -128,14 +146,38 @@ class Registry:
         return sorted(out, key=lambda c: (c.kind, c.name))
 
     def get(self, kind: str, name: str) -> ComponentSpec:
-        matches = [c for c in self.components(kind) if c.name == name]
+        """The component ``name`` (plain, or qualified ``PLUGIN:COMPONENT``) of ``kind``; see the module docstring
+        for how a plain name that several plugins declare is resolved."""
+        plugin, sep, plain = name.rpartition(":")
+        candidates = self.components(kind)
+        matches = [c for c in candidates if c.name == plain and (not sep or c.plugin == plugin)]
         if not matches:
-            valid = ", ".join(c.name for c in self.components(kind)) or "(none installed)"
+            valid = ", ".join(c.name for c in candidates) or "(none installed)"
             hint = ""
-            if any(f.name == name for f in self.failures):
-                hint = f" (a plugin named {name!r} failed to load: see 'accel plugins')"
-            raise UnknownComponentError(f"unknown {kind} {name!r}{hint}; valid names: {valid}")
-        return matches[0]
+            if any(f.name in (name, plugin) for f in self.failures):
+                hint = f" (a plugin named {plugin or name!r} failed to load: see 'accel plugins')"
+            raise UnknownComponentError(f"unknown {kind} {name!r}{hint}; valid names: {valid} "
+                                        "(or PLUGIN:NAME, e.g. " + (f"{candidates[0].qualified_name})"
+                                                                    if candidates else "dcdm:dcdm)"))
+        if len(matches) == 1:
+            return matches[0]
+        plugins = self.plugins
+        builtin = [c for c in matches if plugins[c.plugin].builtin]
+        others = [c for c in matches if not plugins[c.plugin].builtin]
+        if len(builtin) == 1:
+            if (kind, plain) not in self._warned:
+                self._warned.add((kind, plain))
+                msg = (f"{kind} {plain!r} is also declared by plugin(s) "
+                       f"{', '.join(repr(c.plugin) + ' (' + plugins[c.plugin].source + ')' for c in others)}; using "
+                       f"the built-in {builtin[0].qualified_name}. Select the other one by its qualified name: "
+                       f"{', '.join(c.qualified_name for c in others)}")
+                log.warning("%s", msg)
+                warnings.warn(msg, RuntimeWarning, stacklevel=2)
+            return builtin[0]
+        raise AmbiguousComponentError(
+            f"{kind} {plain!r} is declared by several plugins: "
+            f"{', '.join(repr(c.plugin) + ' (' + plugins[c.plugin].source + ')' for c in matches)}; choose one by "
+            f"its qualified name: {', '.join(c.qualified_name for c in matches)}")
 
     def create(self, kind: str, name: str, **kwargs):
         """Build the component ``name`` of ``kind`` with ``kwargs`` passed to its factory."""

@@ -102,3 +102,52 @@ def test_third_party_plugin_installed_discovered_and_used_in_a_solve(tmp_path):
     its, cg_its, res, applies = out.stdout.split()
     # diagonal scaling by a constant is CG in exact arithmetic: the plugin really ran inside the PC
     assert abs(int(its) - int(cg_its)) <= 3 and float(res) < 1e-8 and int(applies) >= int(its)
+
+
+def test_clashing_names_never_shadow_silently(tmp_path):
+    """A real installed distribution whose plugins reuse names: the built-in keeps its plain name (with a warning
+    naming the other plugin), two third-party plugins sharing a name are an error naming both, and every component
+    stays reachable as PLUGIN:NAME; an entry point named like a built-in plugin is skipped and reported."""
+    target = tmp_path / "site"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                          "--target", str(target), str(HERE / "thirdparty_shadow")], capture_output=True, text=True,
+                         timeout=300)
+    assert pip.returncode == 0, pip.stderr
+    out = _run("""
+        import warnings
+        from accel.errors import AmbiguousComponentError
+        from accel.registry import get_registry
+        reg = get_registry()
+        for f in reg.failures: print('FAIL', f)
+        print('WOS', reg.plugins['wos'].source.split()[0])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            print('PLAIN', reg.get('preconditioner', 'dcdm').plugin)
+            print('WARN', *[str(w.message) for w in caught if 'also declared' in str(w.message)])
+        print('QUALIFIED', reg.get('preconditioner', 'aaa_shadow:dcdm').summary)
+        print('BUILTIN', reg.get('preconditioner', 'dcdm:dcdm').plugin)
+        print('TWIN', reg.get('sampler', 'zzz_twin:twin').summary)
+        try:
+            reg.get('sampler', 'twin')
+        except AmbiguousComponentError as exc:
+            print('AMBIGUOUS', exc)
+        """, [target])
+    assert out.returncode == 0, out.stderr
+    lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in out.stdout.splitlines()}
+    assert lines["PLAIN"] == "dcdm" and lines["BUILTIN"] == "dcdm"
+    assert "'aaa_shadow' (accel-shadow 0.1.0)" in lines["WARN"] and "aaa_shadow:dcdm" in lines["WARN"]
+    assert lines["QUALIFIED"] == "impostor of the built-in dcdm" and lines["TWIN"] == "second twin"
+    assert ("'aaa_shadow' (accel-shadow 0.1.0), 'zzz_twin' (accel-shadow 0.1.0)" in lines["AMBIGUOUS"]
+            and "aaa_shadow:twin, zzz_twin:twin" in lines["AMBIGUOUS"])
+    # the entry point 'wos' of accel-shadow does not replace the built-in plugin 'wos'
+    assert lines["WOS"] == "accel" and "plugin 'wos' (accel-shadow 0.1.0) was skipped" in lines["FAIL"]
+    with pytest.raises(UnknownComponentError, match="nobody:dcdm"):
+        get_registry().get("preconditioner", "nobody:dcdm")
+
+
+def test_component_names_cannot_hold_the_qualifier_separator():
+    from accel.components import ComponentSpec
+
+    with pytest.raises(ValueError, match="free of ':'"):
+        ComponentSpec("a:b", "sampler", "m:f")
+    assert get_registry().get("preconditioner", "dcdm:dcdm").qualified_name == "dcdm:dcdm"
