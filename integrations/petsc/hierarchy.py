@@ -1,9 +1,18 @@
-"""Geometric grid hierarchies for the neural preconditioner: cell-centred linear interpolation between a grid and
-the grid with half the points per axis, as distributed PETSc matrices, and the choice of the number of levels.
+"""Geometric grid hierarchies on structured grids of any size: the levels the neural preconditioner runs down to
+the network's training grid, their interpolations as distributed PETSc matrices, and the level counts of the
+classical geometric multigrid baselines. One module for every grid source (DMDA, ``-accel_grid``, DOLFINx box
+meshes).
 
-The network is trained on one grid size. On finer grids the PC runs Jacobi-smoothed levels with line-searched
-coarse corrections down to the size the network knows (Galerkin coarse operators P^T A P), so the network always
-sees the problem at its training resolution and the iteration count stays nearly independent of the grid size.
+Any extent coarsens, one axis at a time:
+
+* odd n = 2m + 1 (e.g. 2^k + 1, 65, 97, 127, primes): vertex-centred halving to m points. The grid's points are the
+  interior vertices of a mesh with n + 1 cells; every other vertex is a coarse point, and linear interpolation is
+  exact there (the classical DMDA/FEM coarsening of Dirichlet-eliminated grids);
+* even n: cell-centred halving to n/2 points (linear interpolation with weights 3/4, 1/4; zero outside the grid).
+
+``constant`` interpolation (aggregation) joins the same pairs (the odd extent's last point joins the last pair).
+The network is fully convolutional: coarse grids it cannot take as is are zero-padded to its grid multiple by the
+preconditioner component; the levels stop once every extent is at most the training grid's.
 """
 from __future__ import annotations
 
@@ -12,88 +21,159 @@ import scipy.sparse as sp
 
 from accel.errors import GridError
 
+KINDS = ("linear", "constant")
 
-def _interp1d(n: int) -> sp.csr_matrix:
-    """Linear interpolation from n/2 coarse to n fine cell-centred points (zero Dirichlet outside the grid)."""
-    if n % 2:
-        raise GridError(f"a grid level needs even extents, got {n}")
-    i = np.arange(n)
-    x = (i + 0.5) / 2 - 0.5                  # fine point in coarse index coordinates
-    j0 = np.floor(x).astype(int)
-    w1 = x - j0
-    rows = np.concatenate([i, i])
-    cols = np.concatenate([j0, j0 + 1])
-    vals = np.concatenate([1 - w1, w1])
-    keep = (cols >= 0) & (cols < n // 2) & (vals > 0)
-    return sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, n // 2))
+
+def coarse_extent(n: int) -> int:
+    """Points left after one halving of an axis of ``n`` points (``n`` itself when it cannot be halved)."""
+    if n < 3:
+        return n
+    return (n - 1) // 2 if n % 2 else n // 2
+
+
+def coarse(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(coarse_extent(n) for n in shape)
+
+
+def _linear1d(n: int) -> sp.csr_matrix:
+    """1D linear interpolation from ``coarse_extent(n)`` points onto n points (zero Dirichlet outside the grid)."""
+    if n % 2 == 0:  # cell-centred: fine point i sits at coarse coordinate (i + 0.5) / 2 - 0.5
+        x = (np.arange(n) + 0.5) / 2 - 0.5
+        j0 = np.floor(x).astype(int)
+        w = x - j0
+        rows, cols, vals = np.r_[np.arange(n), np.arange(n)], np.r_[j0, j0 + 1], np.r_[1 - w, w]
+        keep = (cols >= 0) & (cols < n // 2) & (vals > 0)
+        return sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, n // 2))
+    m = (n - 1) // 2  # vertex-centred: coarse point j is fine point 2j + 1, its neighbours get half
+    j = np.arange(m)
+    rows = np.concatenate([2 * j + 1, 2 * j, 2 * j + 2])
+    cols = np.concatenate([j, j, j])
+    vals = np.concatenate([np.ones(m), np.full(m, 0.5), np.full(m, 0.5)])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n, m))
 
 
 def _constant1d(n: int) -> sp.csr_matrix:
-    """Piecewise-constant interpolation: each coarse cell value copied to its two fine cells."""
-    if n % 2:
-        raise GridError(f"a grid level needs even extents, got {n}")
+    """Piecewise-constant interpolation: each coarse value copied to its aggregate of fine points."""
+    m = coarse_extent(n)
     i = np.arange(n)
-    return sp.csr_matrix((np.ones(n), (i, i // 2)), shape=(n, n // 2))
+    return sp.csr_matrix((np.ones(n), (i, np.minimum(i // 2, m - 1))), shape=(n, m))
+
+
+def _axis(n: int, nc: int, kind: str) -> sp.csr_matrix:
+    if nc == n:  # an axis too short to halve stays (semi-coarsening)
+        return sp.identity(n, format="csr")
+    if nc != coarse_extent(n) or n < 3:
+        raise GridError(f"no interpolation from {nc} to {n} points along an axis: each level maps n points to "
+                        f"{coarse_extent(n)} (n/2 for even n, (n-1)/2 for odd n) or keeps n")
+    return (_linear1d if kind == "linear" else _constant1d)(n)
 
 
 def interpolation(shape: tuple[int, ...], kind: str = "linear", coarse_shape: tuple[int, ...] | None = None
                   ) -> sp.csr_matrix:
     """Natural-order interpolation from ``coarse_shape`` (default ``coarse(shape)``) to ``shape`` (C order, slowest
-    axis first); ``kind`` "linear" (cell-centred multilinear) or "constant" (aggregation)."""
-    if coarse_shape is not None and tuple(coarse_shape) != coarse(shape):
-        raise GridError(f"no interpolation from {coarse_shape} to {shape} (each level halves every extent)")
-    one_d = {"linear": _interp1d, "constant": _constant1d}
-    if kind not in one_d:
-        raise GridError(f"unknown interpolation {kind!r}; valid: {', '.join(one_d)}")
+    axis first); ``kind`` "linear" or "constant" (aggregation). An axis whose coarse extent equals its fine extent
+    is not coarsened."""
+    if kind not in KINDS:
+        raise GridError(f"unknown interpolation {kind!r}; valid: {', '.join(KINDS)}")
+    coarse_shape = coarse(shape) if coarse_shape is None else tuple(coarse_shape)
+    if len(coarse_shape) != len(shape):
+        raise GridError(f"no interpolation from {coarse_shape} to {shape}: different numbers of axes")
     P = None
-    for n in shape:
-        Pi = one_d[kind](n)
+    for n, nc in zip(shape, coarse_shape):
+        Pi = _axis(int(n), int(nc), kind)
         P = Pi if P is None else sp.kron(P, Pi, format="csr")
     return P
-
-
-def coarse(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(n // 2 for n in shape)
-
-
-def auto_levels(shape: tuple[int, ...], target: tuple[int, ...] | None, multiple: int = 1) -> int:
-    """Halvings until no extent exceeds the network's training grid ``target`` (0 without a target); stops early
-    where an extent turns odd or stops being a multiple the network can take."""
-    if not target or len(target) != len(shape):
-        return 0
-    levels, cur = 0, tuple(shape)
-    while any(n > t for n, t in zip(cur, target)) and all(n % 2 == 0 and (n // 2) % multiple == 0 for n in cur):
-        cur = coarse(cur)
-        levels += 1
-    return levels
 
 
 def plan_levels(shape: tuple[int, ...], target: tuple[int, ...] | None, multiple: int = 1, levels: int = -1
                 ) -> list[tuple[int, ...]]:
     """The grid shapes from ``shape`` down to the network's grid, both included (``[shape]`` when the network runs
-    on the fine grid). ``levels`` >= 0 fixes the number of coarsenings; -1 chooses them from the training grid."""
-    n = auto_levels(shape, target, multiple) if levels < 0 else levels
-    shapes = [tuple(shape)]
-    for _ in range(n):
-        shapes.append(coarse(shapes[-1]))
+    on the fine grid). ``levels`` >= 0 fixes the number of coarsenings; -1 halves until every extent is at most the
+    training grid ``target``'s (no target: no levels). Every axis halves together, so the coarse operators keep the
+    fine stencil's proportions; an axis that would drop below ``multiple`` (the network's smallest grid extent) stays
+    as it is. Raises GridError for a grid the network cannot take at all (an extent below ``multiple``)."""
+    shape = tuple(int(n) for n in shape)
+    multiple = max(1, int(multiple))
+    if min(shape) < multiple:
+        raise GridError(f"the grid {'x'.join(map(str, shape))} has an extent below {multiple}, the smallest grid extent "
+                        f"the model takes (its grid multiple); use a finer grid or a classical preconditioner")
+    if target is not None and len(target) and len(target) != len(shape):
+        raise GridError(f"the model was trained on a {len(target)}D grid but the problem's grid "
+                        f"{'x'.join(map(str, shape))} is {len(shape)}D; pick a {len(shape)}D model")
+    shapes = [shape]
+    if levels < 0 and not target:
+        return shapes
+    while True:
+        cur = shapes[-1]
+        if levels >= 0 and len(shapes) > levels:
+            break
+        if levels < 0 and all(n <= t for n, t in zip(cur, target)):
+            break
+        nxt = tuple(c if c >= multiple else n for n, c in zip(cur, coarse(cur)))
+        if nxt == cur:
+            if levels >= 0:
+                raise GridError(f"-accel_levels {levels}: the {'x'.join(map(str, cur))} grid cannot be halved again "
+                                f"(extents of at least {max(3, 2 * multiple)} needed)")
+            break  # nothing can halve any more: the network runs on the smallest grid there is
+        shapes.append(nxt)
     return shapes
+
+
+def auto_levels(shape: tuple[int, ...], target: tuple[int, ...] | None, multiple: int = 1) -> int:
+    """Halvings :func:`plan_levels` chooses (kept for callers that need the count only)."""
+    return len(plan_levels(shape, target, multiple)) - 1
+
+
+# -- classical geometric multigrid (the PCMG baselines) ------------------------------------------------------------
+def mg_shapes(shape: tuple[int, ...], coarsest: int = 4) -> list[tuple[int, ...]]:
+    """Level shapes of a geometric multigrid with this module's coarsening, down to extents of about ``coarsest``
+    (the coarse grid PCMG solves directly)."""
+    shapes = [tuple(int(n) for n in shape)]
+    while True:
+        nxt = coarse(shapes[-1])
+        if min(nxt) < coarsest or nxt == shapes[-1]:
+            return shapes
+        shapes.append(nxt)
+
+
+def dmda_mg_levels(shape: tuple[int, ...], coarsest: int = 5) -> int:
+    """``-pc_mg_levels`` a DMDA can take: PETSc's DMDA coarsening keeps the end points (n -> (n-1)/2 + 1) and needs
+    (n - 1) even on every axis at every level, so 2^k + 1 grids coarsen fully and e.g. 128 not at all (1 level)."""
+    levels, cur = 1, [int(n) for n in shape]
+    while all((n - 1) % 2 == 0 and (n - 1) // 2 + 1 >= coarsest for n in cur):
+        cur = [(n - 1) // 2 + 1 for n in cur]
+        levels += 1
+    return levels
 
 
 def petsc_interpolation(P_natural: sp.csr_matrix, fine_template, natural_rows=None):
     """``P_natural`` as a PETSc AIJ matrix whose rows follow ``fine_template``'s layout.
 
-    ``natural_rows`` maps the rank's owned rows (in PETSc order) to natural indices, for a DMDA; None means the
-    PETSc order is natural. Columns (coarse points) are natural, split by PETSc."""
+    ``natural_rows`` maps the rank's owned rows (in PETSc order) to natural indices, for a DMDA or a DOLFINx space;
+    None means the PETSc order is natural; a negative entry is a row off the grid (e.g. a Dirichlet row of a
+    finite-element space), which gets no interpolation. Columns (coarse points) are natural, split by PETSc."""
     from petsc4py import PETSc
 
     r0, r1 = fine_template.getOwnershipRange()
     rows = np.arange(r0, r1) if natural_rows is None else np.asarray(natural_rows)
-    local = P_natural[rows].tocsr()
+    if len(rows) != r1 - r0:
+        raise GridError(f"{len(rows)} natural row indices for {r1 - r0} owned rows")
+    on_grid = rows >= 0
+    local = P_natural[rows[on_grid]].tocsr() if on_grid.all() else _rows_with_gaps(P_natural, rows, on_grid)
     local.sort_indices()
     P = PETSc.Mat().create(comm=fine_template.getComm())
-    P.setSizes(((r1 - r0, P_natural.shape[0]), (PETSc.DECIDE, P_natural.shape[1])))
+    P.setSizes(((r1 - r0, fine_template.getSize()), (PETSc.DECIDE, P_natural.shape[1])))
     P.setType(PETSc.Mat.Type.AIJ)
     P.setUp()
     P.setPreallocationCSR((local.indptr.astype(PETSc.IntType), local.indices.astype(PETSc.IntType), local.data))
     P.assemble()
     return P
+
+
+def _rows_with_gaps(P: sp.csr_matrix, rows: np.ndarray, on_grid: np.ndarray) -> sp.csr_matrix:
+    """The rows ``rows`` of P, with empty rows where ``on_grid`` is False."""
+    picked = P[rows[on_grid]].tocsr()
+    counts = np.zeros(len(rows), dtype=np.int64)
+    counts[on_grid] = np.diff(picked.indptr)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return sp.csr_matrix((picked.data, picked.indices, indptr), shape=(len(rows), P.shape[1]))

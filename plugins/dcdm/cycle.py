@@ -48,7 +48,7 @@ def apply_cycle(net, A: torch.Tensor, dinv: torch.Tensor, r: torch.Tensor, shape
     x = (res / scale).T.reshape(r.shape[1], 1, *shape)
     if aux is not None:
         x = torch.cat([x, aux.expand(r.shape[1], *aux.shape[1:]).to(x.dtype)], dim=1)
-    c = net(x).reshape(r.shape[1], -1).T
+    c = _padded_net(net, x, shape).reshape(r.shape[1], -1).T
     if mask is not None:
         c = c * mask
     Ac = A @ c
@@ -60,6 +60,20 @@ def apply_cycle(net, A: torch.Tensor, dinv: torch.Tensor, r: torch.Tensor, shape
         if k + 1 < cfg.post:
             res = r - A @ z
     return z
+
+
+def _padded_net(net, x: torch.Tensor, shape) -> torch.Tensor:
+    """The network on a grid it may not take as is: zero-padded at the high end of every axis to its grid multiple
+    and cropped back, exactly as the ONNX component does on the solve path."""
+    mult = getattr(net, "grid_multiple", 1)
+    padded = [max(2 * mult, -(-n // mult) * mult) for n in shape]
+    if list(shape) == padded:
+        return net(x)
+    pad = []
+    for n, p in zip(reversed(shape), reversed(padded)):
+        pad += [0, p - n]
+    y = torch.nn.functional.pad(x, pad)
+    return net(y)[(slice(None), slice(None), *(slice(0, n) for n in shape))]
 
 
 def dcdm_loss(A: torch.Tensor, b: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,8 @@ interior), which keeps entries O(1) at every resolution.
 * ``obstacles2d`` / ``obstacles3d``: pressure Poisson of an incompressible flow in a box with solid obstacles:
   finite volumes, Neumann (no-flux) walls at the sides, bottom and around every solid cell, Dirichlet p=0 on the
   top face (the open outlet). Solid cells keep an identity row so the grid stays structured.
+* ``random-obstacles2d`` / ``random-obstacles3d``: the same operator around a random set of disks/balls drawn from
+  a seed (:func:`random_obstacles`); a family of these trains a model that generalises to unseen obstacle fields.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import scipy.sparse as sp
 
 from accel.errors import GridError
 
-PROBLEMS = ("poisson2d", "poisson3d", "obstacles2d", "obstacles3d")
+PROBLEMS = ("poisson2d", "poisson3d", "obstacles2d", "obstacles3d", "random-obstacles2d", "random-obstacles3d")
 
 
 @dataclass
@@ -53,15 +55,33 @@ def poisson(shape: tuple[int, ...]) -> sp.csr_matrix:
 
 def obstacle_mask(shape: tuple[int, ...]) -> np.ndarray:
     """Solid cells: a fixed set of spheres/disks in unit-box coordinates, the same at every resolution."""
-    centres = [(0.3, 0.35, 0.5), (0.65, 0.6, 0.4), (0.4, 0.75, 0.6)]
-    radii = [0.12, 0.15, 0.09]
+    return balls_mask(shape, [(0.3, 0.35, 0.5), (0.65, 0.6, 0.4), (0.4, 0.75, 0.6)], [0.12, 0.15, 0.09])
+
+
+def balls_mask(shape: tuple[int, ...], centres, radii) -> np.ndarray:
+    """Solid cells inside the disks/balls ``centres`` (x, y[, z] in the unit box) of ``radii``."""
     axes = [(np.arange(n) + 0.5) / n for n in shape]          # cell centres, axis 0 slowest
-    grids = np.meshgrid(*axes, indexing="ij")
     solid = np.zeros(shape, bool)
     for c, rad in zip(centres, radii):
-        d2 = sum((g - c[len(shape) - 1 - a]) ** 2 for a, g in enumerate(grids))
+        # a separable sum of squares: no full-size coordinate grids per ball
+        d2 = sum(((axes[a] - c[len(shape) - 1 - a]) ** 2).reshape([-1 if b == a else 1 for b in range(len(shape))])
+                 for a in range(len(shape)))
         solid |= d2 < rad**2
     return solid
+
+
+def random_obstacles(dim: int, seed: int, count: tuple[int, int] = (2, 6), radius: tuple[float, float] = (0.05, 0.16)
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(centres, radii) of a random obstacle field: ``count`` disks/balls kept off the walls, from ``seed``."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(count[0], count[1] + 1))
+    radii = rng.uniform(*radius, k)
+    centres = rng.uniform(0.15, 0.85, (k, dim))
+    return centres, radii
+
+
+def random_obstacle_mask(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    return balls_mask(shape, *random_obstacles(len(shape), seed))
 
 
 def pressure_poisson(shape: tuple[int, ...], solid: np.ndarray) -> sp.csr_matrix:
@@ -97,8 +117,9 @@ def pressure_poisson(shape: tuple[int, ...], solid: np.ndarray) -> sp.csr_matrix
     return A
 
 
-def build(name: str, shape: tuple[int, ...]) -> GridProblem:
-    """Assemble a named problem on a grid of ``shape`` (unknowns only, C order)."""
+def build(name: str, shape: tuple[int, ...], seed: int = 0) -> GridProblem:
+    """Assemble a named problem on a grid of ``shape`` (unknowns only, C order); ``seed`` draws the obstacles of the
+    ``random-`` problems."""
     shape = tuple(int(s) for s in shape)
     if name not in PROBLEMS:
         raise GridError(f"unknown problem {name!r}; valid: {', '.join(PROBLEMS)}")
@@ -107,8 +128,23 @@ def build(name: str, shape: tuple[int, ...]) -> GridProblem:
         raise GridError(f"problem {name} is {dim}D but the grid {shape} has {len(shape)} axes")
     if name.startswith("poisson"):
         return GridProblem(name, shape, poisson(shape))
-    solid = obstacle_mask(shape)
+    solid = random_obstacle_mask(shape, seed) if name.startswith("random-") else obstacle_mask(shape)
     return GridProblem(name, shape, pressure_poisson(shape, solid), solid)
+
+
+def family(name: str, shape: tuple[int, ...], members: int, seed: int = 0) -> list[GridProblem]:
+    """``members`` problems of one kind: random obstacle fields from seeds ``seed``, ``seed + 1``, ... (fields that
+    would enclose fluid are skipped), or the one fixed problem for the other kinds."""
+    if not name.startswith("random-"):
+        return [build(name, shape)]
+    out, s = [], seed
+    while len(out) < members:
+        try:
+            out.append(build(name, shape, s))
+        except GridError:  # an enclosed fluid pocket: singular, not a member of the family
+            pass
+        s += 1
+    return out
 
 
 def to_petsc(A: sp.csr_matrix, comm=None):

@@ -32,7 +32,9 @@ def cached_ritz_vectors(A: sp.spmatrix, k: int, seed: int, key: str):
     import os
     from pathlib import Path
 
-    digest = hashlib.sha1(np.ascontiguousarray(A.tocsr().data).tobytes()).hexdigest()[:12]
+    csr = A.tocsr()
+    digest = hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in (csr.indptr, csr.indices, csr.data))
+                          ).hexdigest()[:12]
     folder = Path(os.environ.get("ACCEL_CACHE", Path.home() / ".cache" / "accel")) / "ritz"
     path = folder / f"{key}-k{k}-s{seed}-{digest}.npz"
     if path.is_file():

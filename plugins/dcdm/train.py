@@ -35,6 +35,7 @@ class TrainConfig:
     threads: int = 2
     diagonal_input: bool = False
     loss: str = "residual"  # "residual": the DCDM paper's |r|_2 after a line search; "energy": the A-norm error
+    members: int = 1        # random fields drawn for the ``random-`` problems
     extra: dict = field(default_factory=dict)
 
 
@@ -44,46 +45,97 @@ def _sparse(A):
     import torch
 
     A = A.tocsr()
-    warnings.filterwarnings("ignore", message="Sparse (CSR tensor support|invariant checks)")
-    return torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(np.int64)), torch.from_numpy(A.indices.astype(np.int64)),
-                                   torch.from_numpy(A.data.astype(np.float32)), size=A.shape)
+    with warnings.catch_warnings():  # torch's beta notice for CSR tensors, scoped to this call (no global filter)
+        warnings.filterwarnings("ignore", message="Sparse (CSR tensor support|invariant checks)")
+        return torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(np.int64)),
+                                       torch.from_numpy(A.indices.astype(np.int64)),
+                                       torch.from_numpy(A.data.astype(np.float32)), size=A.shape)
 
 
-def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False):
-    """Train and return (network, history). Logs one JSON line per 50 steps to ``log_path``."""
+@dataclass
+class Member:
+    """One operator of the training family, with its right-hand sides and the tensors the cycle needs."""
+
+    shape: tuple[int, ...]
+    A: object                # torch sparse CSR (float32)
+    dinv: object             # (n, 1)
+    rhs: object              # (samples, n)
+    sol: object = None       # (samples, n): A^-1 rhs, for the energy loss
+    mask: object = None      # (n, 1) coupled rows, None when every row is coupled (as the PC)
+    aux: object = None       # (1, 1, *shape) normalised diagonal, with --diagonal-input
+
+
+def check_operators(operators, dim: int | None = None) -> None:
+    """Raise ValueError unless every (shape, matrix) pair is a square matrix with one row per grid point, all of one
+    dimension (``dim`` if given), and has a positive diagonal (the Jacobi sweeps of the cycle divide by it)."""
+    if not operators:
+        raise ValueError("no training operators given")
+    dims = {len(shape) for shape, _ in operators}
+    if len(dims) != 1 or (dim is not None and dims != {dim}):
+        raise ValueError(f"training operators must all be {dim or 'one dimension'}D grids; got grids of "
+                         f"{sorted(dims)} axes")
+    for i, (shape, A) in enumerate(operators):
+        n = int(np.prod(shape))
+        if A.shape != (n, n):
+            raise ValueError(f"operator {i} is {A.shape[0]}x{A.shape[1]} but its grid {'x'.join(map(str, shape))} "
+                             f"has {n} points")
+        if np.any(A.diagonal() <= 0):
+            raise ValueError(f"operator {i} has non-positive diagonal entries; the preconditioner's Jacobi sweeps "
+                             "need an SPD-like operator")
+
+
+def _member(shape, matrix, cfg: "TrainConfig", index: int, count: int, key: str) -> Member:
     import torch
 
-    from .cycle import CycleSettings, apply_cycle, coupled_rows, dcdm_loss, energy_loss
-    from .network import build_model
+    from .cycle import coupled_rows
 
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    prob = problems.build(cfg.problem, cfg.grid)
-    t0 = time.perf_counter()
-    _, vecs = spectrum.cached_ritz_vectors(prob.matrix, cfg.ritz, seed=cfg.seed,
-                                           key=f"{cfg.problem}-{'x'.join(map(str, cfg.grid))}")
-    rhs = torch.from_numpy(spectrum.training_rhs(vecs, cfg.samples, seed=cfg.seed))
-    log.info("training data: %d right-hand sides from %d Ritz vectors in %.1f s", cfg.samples, cfg.ritz,
-             time.perf_counter() - t0)
-    if cfg.loss not in ("residual", "energy"):
-        raise ValueError(f"unknown loss {cfg.loss!r}; valid: residual, energy")
+    # a family shares the Ritz budget: every member contributes low modes of its own operator
+    ritz = cfg.ritz if count == 1 else max(16, cfg.ritz // count)
+    samples = cfg.samples if count == 1 else max(4 * cfg.batch, cfg.samples // count)
+    _, vecs = spectrum.cached_ritz_vectors(matrix, ritz, seed=cfg.seed + index, key=f"{key}-{index}")
+    rhs = spectrum.training_rhs(vecs, samples, seed=cfg.seed + index)
     sol = None
     if cfg.loss == "energy":
         from scipy.sparse.linalg import splu
 
         # the exact solutions of the training systems, once: the energy norm needs A^-1 b
-        sol = torch.from_numpy(splu(prob.matrix.tocsc()).solve(rhs.numpy().T.astype(np.float64)).T.astype(np.float32))
-    A = _sparse(prob.matrix)
-    dinv = torch.from_numpy((1.0 / prob.matrix.diagonal()).astype(np.float32))[:, None]
-    coupled = coupled_rows(prob.matrix)
-    mask = None if coupled.all() else torch.from_numpy(coupled)[:, None]  # as the PC: no mask when nothing to mask
-    net = build_model(cfg.network, dim=len(cfg.grid), width=cfg.width, coarse_blocks=cfg.coarse_blocks,
-                      fine_pool=cfg.fine_pool, in_channels=2 if cfg.diagonal_input else 1, depth=cfg.depth)
+        sol = torch.from_numpy(splu(matrix.tocsc()).solve(rhs.T.astype(np.float64)).T.astype(np.float32))
+    coupled = coupled_rows(matrix)
     aux = None
     if cfg.diagonal_input:
         from .features import normalized_diagonal
 
-        aux = torch.from_numpy(normalized_diagonal(prob.matrix.diagonal()).reshape(1, 1, *cfg.grid))
+        aux = torch.from_numpy(normalized_diagonal(matrix.diagonal()).reshape(1, 1, *shape))
+    return Member(tuple(shape), _sparse(matrix), torch.from_numpy((1.0 / matrix.diagonal()).astype(np.float32))[:, None],
+                  torch.from_numpy(rhs), sol, None if coupled.all() else torch.from_numpy(coupled)[:, None], aux)
+
+
+def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False, operators=None):
+    """Train and return (network, history). Logs one JSON line per 50 steps to ``log_path``.
+
+    ``operators``: the training family as (C-ordered grid shape, scipy matrix in natural order) pairs; default: the
+    named problem ``cfg.problem`` on ``cfg.grid`` (``cfg.members`` random fields for the ``random-`` problems).
+    Each step draws one member and a batch of its right-hand sides."""
+    import torch
+
+    from .cycle import CycleSettings, apply_cycle, dcdm_loss, energy_loss
+    from .network import build_model
+
+    if cfg.loss not in ("residual", "energy"):
+        raise ValueError(f"unknown loss {cfg.loss!r}; valid: residual, energy")
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    key = "matrices"
+    if operators is None:
+        operators = [(p.shape, p.matrix) for p in problems.family(cfg.problem, cfg.grid, cfg.members, cfg.seed)]
+        key = f"{cfg.problem}-{'x'.join(map(str, cfg.grid))}"
+    check_operators(operators)
+    t0 = time.perf_counter()
+    members = [_member(shape, A, cfg, i, len(operators), key) for i, (shape, A) in enumerate(operators)]
+    log.info("training data: %d operator(s), %d right-hand sides in %.1f s", len(members),
+             sum(m.rhs.shape[0] for m in members), time.perf_counter() - t0)
+    net = build_model(cfg.network, dim=len(members[0].shape), width=cfg.width, coarse_blocks=cfg.coarse_blocks,
+                      fine_pool=cfg.fine_pool, in_channels=2 if cfg.diagonal_input else 1, depth=cfg.depth)
     cyc = CycleSettings(cfg.pre, cfg.post, cfg.omega)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
@@ -98,10 +150,11 @@ def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False
     running = None
     try:
         for step in bar:
-            idx = torch.randint(0, rhs.shape[0], (cfg.batch,), generator=gen)
-            b = rhs[idx].T.contiguous()
-            z = apply_cycle(net, A, dinv, b, cfg.grid, cyc, aux, mask)
-            loss = dcdm_loss(A, b, z) if sol is None else energy_loss(A, b, sol[idx].T.contiguous(), z)
+            m = members[int(torch.randint(0, len(members), (1,), generator=gen))]
+            idx = torch.randint(0, m.rhs.shape[0], (cfg.batch,), generator=gen)
+            b = m.rhs[idx].T.contiguous()
+            z = apply_cycle(net, m.A, m.dinv, b, m.shape, cyc, m.aux, m.mask)
+            loss = dcdm_loss(m.A, b, z) if m.sol is None else energy_loss(m.A, b, m.sol[idx].T.contiguous(), z)
             opt.zero_grad()
             loss.backward()
             opt.step()
