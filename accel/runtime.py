@@ -58,7 +58,10 @@ def resolve_provider(name: str) -> str:
 class ModelSession:
     """One ONNX Runtime session with its accel metadata, reusable input/output buffers and a zero-copy run."""
 
-    def __init__(self, path: str | Path, settings: RuntimeSettings = RuntimeSettings()):
+    def __init__(self, path: str | Path, settings: RuntimeSettings = RuntimeSettings(),
+                 inputs: tuple[str, ...] | None = None):
+        """``inputs``: the input names of a model with several inputs (graph networks), checked against the file;
+        run it with :meth:`run_feeds`. None: the model must have one input (``run``, ``bind``/``run_bound``)."""
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -98,8 +101,15 @@ class ModelSession:
             raise AccelError(f"the CUDA provider was requested but failed to load (session providers: {got}); "
                              "check the CUDA/cuDNN libraries onnxruntime-gpu needs, or use providers CPU")
         self.meta: ModelMeta = read_from_session_meta(self.session.get_modelmeta().custom_metadata_map, str(self.path))
+        wanted_inputs = inputs
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
+        if wanted_inputs is not None:
+            names = tuple(i.name for i in inputs)
+            if set(names) != set(wanted_inputs) or len(outputs) != 1:
+                raise ModelError(f"{self.path}: the model takes inputs {', '.join(names)} and gives {len(outputs)} "
+                                 f"output(s); this component needs inputs {', '.join(wanted_inputs)} and one output "
+                                 "(pass a model made for it)")
+        elif len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{self.path}: accel models take one input and give one output "
                              f"(this one has {len(inputs)} and {len(outputs)})")
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
@@ -116,6 +126,10 @@ class ModelSession:
     def run(self, x: np.ndarray) -> np.ndarray:
         """Run on one input array (batch and channel axes included); returns a new array."""
         return self.session.run([self.output_name], {self.input_name: np.ascontiguousarray(x, np.float32)})[0]
+
+    def run_feeds(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """Run a model with several named inputs (arrays passed as they are: their dtypes must match the model's)."""
+        return self.session.run([self.output_name], feeds)[0]
 
     def bind(self, x: np.ndarray, y: np.ndarray) -> None:
         """Bind persistent float32 input/output buffers so :meth:`run_bound` copies nothing on the CPU."""
