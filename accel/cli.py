@@ -46,9 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plugins)
     train = top.add_parser("train", help="train a model (see 'accel train -h')")
     train_sub = train.add_subparsers(dest="trainer", metavar="NAME")
-    from .demo import add_demo_command
-
-    add_demo_command(top)
     get_registry().commands(Commands(top, train_sub))
     return parser
 

@@ -23,7 +23,7 @@ import petsc4py
 petsc4py.init()
 from petsc4py import PETSc  # noqa: E402
 
-from accel.demo import random_rhs  # noqa: E402
+from accel.integrations.petsc.solvers import random_rhs  # noqa: E402
 from accel.integrations.petsc.solvers import solve  # noqa: E402
 from accel.plugins.dcdm import problems  # noqa: E402
 

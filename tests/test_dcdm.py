@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from accel import modelmeta
-from accel.demo import random_rhs
+from accel.integrations.petsc.solvers import random_rhs
 from accel.integrations.petsc.solvers import solve
 from accel.plugins.dcdm import problems
 from accel.runtime import ModelSession

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from accel.demo import random_rhs
+from accel.integrations.petsc.solvers import random_rhs
 from accel.errors import AccelError, ConvergenceError, GridError, ModelError, SolverConfigError, UnknownComponentError
 from accel.integrations.petsc.solvers import solve
 from accel.plugins.dcdm import problems
@@ -144,7 +144,7 @@ def test_same_iterations_on_one_and_two_ranks(run_mpi, tmp_path):
         "from petsc4py import PETSc\n"
         "from accel.plugins.dcdm import problems\n"
         "from accel.integrations.petsc.solvers import solve\n"
-        "from accel.demo import random_rhs\n"
+        "from accel.integrations.petsc.solvers import random_rhs\n"
         "for name, shape in [('poisson2d', (64, 64)), ('poisson3d', (16, 16, 16))]:\n"
         "    p = problems.build(name, shape); A = problems.to_petsc(p.matrix); b = random_rhs(A)\n"
         "    s = solve(A, b, 'fcg2+neural', rtol=1e-8, extra={'accel_grid': ','.join(map(str, reversed(shape))),\n"

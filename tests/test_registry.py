@@ -92,7 +92,7 @@ def test_third_party_plugin_installed_discovered_and_used_in_a_solve(tmp_path):
         import petsc4py; petsc4py.init([])
         from accel.plugins.dcdm import problems
         from accel.integrations.petsc.solvers import solve
-        from accel.demo import random_rhs
+        from accel.integrations.petsc.solvers import random_rhs
         p = problems.build('poisson2d', (32, 32)); A = problems.to_petsc(p.matrix); b = random_rhs(A)
         r = solve(A, b, 'fcg8+neural', rtol=1e-8, extra={'accel_plugin': 'scaled-jacobi', 'accel_grid': '32,32'})
         c = solve(A, b, 'cg', rtol=1e-8)

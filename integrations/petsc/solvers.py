@@ -1,7 +1,11 @@
 """Named solver configurations and a measured solve, shared by the demo, the benchmarks and the tests.
 
 Each configuration is a dict of PETSc options applied under a private prefix and removed after the solve, so the
-user's options database is left as it was.
+user's options database is left as it was. The classical rows are what a PETSc user would pick: ICC, GAMG,
+BoomerAMG with its defaults and with the usual 3D settings, and geometric multigrid (PCMG) with Galerkin coarse
+operators and SOR or Chebyshev/Jacobi smoothers, its levels chosen from the grid: a DMDA's own interpolations where
+the DMDA can coarsen (2^k + 1 points per axis), else the linear interpolations of accel's grid hierarchy (any
+extent), set on the PC level by level.
 """
 from __future__ import annotations
 
@@ -17,6 +21,9 @@ FCG2 = {"ksp_type": "fcg", "ksp_fcg_mmax": 2, "ksp_fcg_truncation_type": "standa
         "ksp_norm_type": "unpreconditioned"}
 NEURAL = {"pc_type": "python", "pc_python_type": "accel.NeuralPC"}
 
+MG_GRID = "accel_mg_levels_from_grid"  # marker, not a PETSc option: solve() chooses levels and interpolations
+CLASSICAL = ["cg+icc", "cg+gamg", "cg+boomeramg", "cg+boomeramg-3d", "cg+mg-sor", "cg+mg-cheby"]
+
 # Every configuration stops on the unpreconditioned residual norm, so rtol means the same thing in each row.
 UNPREC = {"ksp_norm_type": "unpreconditioned"}
 CONFIGS: dict[str, dict] = {
@@ -24,6 +31,16 @@ CONFIGS: dict[str, dict] = {
     "cg+icc": {"ksp_type": "cg", "pc_type": "icc", **UNPREC},
     "cg+gamg": {"ksp_type": "cg", "pc_type": "gamg", **UNPREC},
     "cg+boomeramg": {"ksp_type": "cg", "pc_type": "hypre", "pc_hypre_type": "boomeramg", **UNPREC},
+    # the usual BoomerAMG settings for 3D problems (its defaults are tuned for 2D)
+    "cg+boomeramg-3d": {"ksp_type": "cg", "pc_type": "hypre", "pc_hypre_type": "boomeramg",
+                        "pc_hypre_boomeramg_coarsen_type": "HMIS", "pc_hypre_boomeramg_interp_type": "ext+i",
+                        "pc_hypre_boomeramg_P_max": 4, "pc_hypre_boomeramg_strong_threshold": 0.5,
+                        "pc_hypre_boomeramg_agg_nl": 1, **UNPREC},
+    # geometric multigrid, Galerkin coarse operators, levels from the grid (MG_GRID: needs solve(grid=...) or a DMDA)
+    "cg+mg-sor": {"ksp_type": "cg", "pc_type": "mg", "pc_mg_galerkin": "both", "mg_levels_ksp_type": "richardson",
+                  "mg_levels_pc_type": "sor", MG_GRID: True, **UNPREC},
+    "cg+mg-cheby": {"ksp_type": "cg", "pc_type": "mg", "pc_mg_galerkin": "both", "mg_levels_ksp_type": "chebyshev",
+                    "mg_levels_pc_type": "jacobi", MG_GRID: True, **UNPREC},
     "fcg2+neural": {**FCG2, **NEURAL},
     "fcg8+neural": {**FCG2, "ksp_fcg_mmax": 8, **NEURAL},
     # one symmetric SOR sweep before and after the network instead of two Jacobi sweeps each
@@ -50,24 +67,39 @@ class SolveResult:
     residual: float          # true relative residual |b - A x| / |b|
     converged: bool
     reason: int
-    history: list = field(default_factory=list)
+    history: list = field(default_factory=list)   # residual norm at every iteration
     pc_stats: dict = field(default_factory=dict)
+    times: list = field(default_factory=list)     # seconds since the solve started, at every entry of history
 
     @property
     def total_s(self):
         return self.setup_s + self.solve_s
 
 
+def random_rhs(A, seed: int = 0, solid=None):
+    """A right-hand side that is the same vector on any number of ranks (natural order; zero in ``solid`` cells,
+    which are not unknowns of the physical problem)."""
+    b = A.createVecLeft()
+    r0, r1 = b.getOwnershipRange()
+    values = np.random.default_rng(seed).standard_normal(b.getSize())
+    if solid is not None:
+        values[np.asarray(solid).ravel()] = 0.0
+    b.setArray(values[r0:r1])
+    return b
+
+
 def solve(A, b, config: str | dict, rtol: float = 1e-8, max_it: int = 10000, extra: dict | None = None,
           dm=None, x=None, name: str | None = None, raise_unconverged: bool = True,
-          component_kwargs: dict | None = None) -> SolveResult:
+          component_kwargs: dict | None = None, grid: tuple[int, ...] | None = None) -> SolveResult:
     """Solve A x = b with a named configuration (or an options dict); returns timings and the true residual.
 
-    ``component_kwargs`` go to the neural PC's component factory."""
+    ``component_kwargs`` go to the neural PC's component factory. ``grid`` (C-ordered shape of a matrix in natural
+    order, or taken from a DMDA ``dm``) lets the PCMG rows choose their levels and interpolations."""
     from petsc4py import PETSc
 
     opts_dict = dict(CONFIGS[config] if isinstance(config, str) else config)
     opts_dict.update(extra or {})
+    mg_from_grid = bool(opts_dict.pop(MG_GRID, False))
     prefix = f"accel_solve{next(_counter)}_"
     opts = PETSc.Options()
     for k, v in opts_dict.items():
@@ -75,23 +107,32 @@ def solve(A, b, config: str | dict, rtol: float = 1e-8, max_it: int = 10000, ext
     ksp = PETSc.KSP().create(comm=A.getComm())
     own_x = x is None
     x = A.createVecRight() if own_x else x
-    history = []
+    history, times = [], []
+    interps = []
     try:
         ksp.setOptionsPrefix(prefix)
         ksp.setOperators(A)
-        if dm is not None:
+        t_mg = time.perf_counter()
+        if mg_from_grid:
+            # PCMG needs its levels before setFromOptions; counted as set-up, as DMCreateInterpolation would be
+            opts_dict["pc_mg_levels"] = _mg_levels(ksp, A, dm, grid, interps)
+            opts[prefix + "pc_mg_levels"] = opts_dict["pc_mg_levels"]
+        elif dm is not None:
             ksp.setDM(dm)
             ksp.setDMActive(False)
         ksp.setTolerances(rtol=rtol, atol=0.0, max_it=max_it)
         ksp.setFromOptions()
+        for level, P in enumerate(interps, start=1):
+            ksp.getPC().setMGInterpolation(level, P)
         if component_kwargs and ksp.getPC().getType() == "python":
             ksp.getPC().getPythonContext().component_kwargs.update(component_kwargs)
-        ksp.setMonitor(lambda _k, _i, rnorm: history.append(rnorm))
+        t_start = [0.0]
+        ksp.setMonitor(lambda _k, _i, rnorm: (history.append(rnorm), times.append(time.perf_counter() - t_start[0])))
         x.set(0.0)
-        t0 = time.perf_counter()
+        t0 = t_mg if mg_from_grid else time.perf_counter()
         ksp.setUp()
         ksp.getPC().setUp()
-        t1 = time.perf_counter()
+        t1 = t_start[0] = time.perf_counter()
         ksp.solve(b, x)
         t2 = time.perf_counter()
         r = b.duplicate()
@@ -106,9 +147,12 @@ def solve(A, b, config: str | dict, rtol: float = 1e-8, max_it: int = 10000, ext
             ctx = pc.getPythonContext()
             stats = ctx.stats() if hasattr(ctx, "stats") else {}
         result = SolveResult(name or (config if isinstance(config, str) else "custom"), ksp.getIterationNumber(),
-                             t1 - t0, t2 - t1, float(res), bool(reason > 0 and np.isfinite(res)), reason, history, stats)
+                             t1 - t0, t2 - t1, float(res), bool(reason > 0 and np.isfinite(res)), reason, history, stats,
+                             times)
     finally:
         ksp.destroy()
+        for P in interps:
+            P.destroy()
         if own_x:
             x.destroy()
         for k in opts_dict:
@@ -117,3 +161,40 @@ def solve(A, b, config: str | dict, rtol: float = 1e-8, max_it: int = 10000, ext
         raise ConvergenceError(f"{result.name}: not converged (reason {result.reason}, {result.iterations} iterations, "
                                f"true relative residual {result.residual:.2e})")
     return result
+
+
+def _mg_levels(ksp, A, dm, grid, interps) -> int:
+    """Choose PCMG's levels from the grid (returned): a DMDA that coarsens as far as accel's hierarchy does is
+    attached and makes its own interpolations; otherwise the hierarchy's linear interpolations are built into
+    ``interps`` (coarsest first, rows in the DMDA's order if there is one) and no DM is attached."""
+    from accel.errors import GridError
+
+    from .hierarchy import dmda_mg_levels, interpolation, mg_shapes, petsc_interpolation
+    from .transfer import dmda_grid_shape
+
+    dmda = dm if dm is not None and dm.getType() == "da" else None
+    shape = dmda_grid_shape(dmda) if dmda is not None else grid
+    if shape is None:
+        raise GridError("the PCMG rows need the grid: pass grid=(NZ, NY, NX) or a DMDA")
+    shapes = mg_shapes(shape)
+    if dmda is not None and dmda_mg_levels(shape) >= len(shapes):
+        ksp.setDM(dmda)
+        ksp.setDMActive(False)
+        return dmda_mg_levels(shape)
+    template = A.createVecLeft()
+    rows = None
+    if dmda is not None:
+        from petsc4py import PETSc
+
+        r0, r1 = template.getOwnershipRange()
+        rows = dmda.getAO().petsc2app(np.arange(r0, r1, dtype=PETSc.IntType))
+    try:
+        for fine, coarse in zip(shapes[:-1], shapes[1:]):
+            P = petsc_interpolation(interpolation(fine, "linear", coarse), template, rows)
+            interps.insert(0, P)
+            rows = None
+            template.destroy()
+            template = P.createVecRight()
+    finally:
+        template.destroy()
+    return len(shapes)

@@ -1,7 +1,7 @@
 """DCDM: the deep conjugate-direction method's neural preconditioner (Kaneda et al., ICML 2023).
 
 Components: preconditioner ``dcdm``. Shipped models: 2D/3D Poisson, 2D/3D pressure Poisson with obstacles.
-Commands: ``accel train dcdm``. Kept light: torch is imported only by the training commands.
+Commands: ``accel train dcdm``, ``accel demo`` (the main job: shipped problems, classical and neural PCs). Kept light: torch is imported only by the training commands.
 """
 from __future__ import annotations
 
@@ -31,5 +31,7 @@ def accel_model_dirs():
 @hookimpl
 def accel_cli(commands):
     from .cli import add_train_command
+    from .demo import add_demo_command
 
     add_train_command(commands.train)
+    add_demo_command(commands.top)
