@@ -55,25 +55,57 @@ class ComponentSpec:
         return obj
 
 
+# -- surrogates, samplers, supervisors --------------------------------------------------------------------------------
+# A component of these kinds is built by ``factory(**options)`` (``Registry.create(kind, name, **options)``) and
+# follows the protocol below; its users call nothing else. ``tests/test_components.py`` checks every built-in.
+
 @runtime_checkable
 class Surrogate(Protocol):
-    """Maps an input field (e.g. a coefficient or forcing on a grid) to a predicted solution field."""
+    """Maps input fields on a grid (a coefficient, forcing or past snapshots) to a predicted solution field;
+    used by ``accel predict`` and as a Krylov initial guess (``integrations/petsc/guess.py``)."""
 
-    def predict(self, inputs: np.ndarray) -> np.ndarray: ...
+    @property
+    def problem(self) -> str:
+        """The family the model was trained on (e.g. ``darcy``); callers refuse a model of another family."""
+        ...
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """The predicted field(s) for ``inputs`` (one sample or a batch); raises on NaN input or a grid it cannot take."""
+        ...
 
 
 @runtime_checkable
 class Sampler(Protocol):
-    """Proposes collocation points for physics-informed training."""
+    """Proposes collocation points for physics-informed training, adapting to the residual between stages; the
+    PINN trainer (``plugins/aas/trainer.py``) calls, in order: ``plan`` once, then per stage ``refresh`` (from the
+    second stage on), ``sample`` and ``loss_weights`` on the points just sampled. Points outside the domain that a
+    sampler drops are counted in an optional ``rejected`` attribute."""
 
-    def sample(self, n: int) -> np.ndarray: ...
+    def plan(self, n: int, stages: int) -> None:
+        """The budget: ``n`` collocation points in use at a time, refreshed over ``stages`` stages."""
+        ...
+
+    def refresh(self, residual: Callable[[np.ndarray], np.ndarray], points: np.ndarray) -> None:
+        """Learn from the PDE residual (a callable on (n, dim) points) at the current ``points``; no-op if not adaptive."""
+        ...
+
+    def sample(self, n: int) -> np.ndarray:
+        """The points to train on next, inside the domain, shape (m, dim) with m <= n (RAR-D returns its growing set)."""
+        ...
+
+    def loss_weights(self, x: np.ndarray) -> np.ndarray | None:
+        """Per-point weights of the PINN loss for the points ``x`` just sampled (None: a plain mean)."""
+        ...
 
 
 @runtime_checkable
 class Supervisor(Protocol):
-    """Produces (noisy, unbiased) solution estimates at query points to train an operator without solver data."""
+    """Produces (noisy, unbiased) solution estimates at query points, to train an operator without solver data."""
 
-    def estimate(self, points: np.ndarray, **problem: Any) -> np.ndarray: ...
+    def estimate(self, points: np.ndarray, **overrides: Any) -> np.ndarray:
+        """Solution estimates at ``points`` (n, dim); ``overrides`` change the problem data or the estimator's
+        settings for this call only (e.g. ``boundary=``, ``walks=``)."""
+        ...
 
 
 # -- the preconditioner contract -------------------------------------------------------------------------------------
