@@ -88,75 +88,120 @@ def random_rhs(A, seed: int = 0, solid=None):
     return b
 
 
-def solve(A, b, config: str | dict, rtol: float = 1e-8, max_it: int = 10000, extra: dict | None = None,
-          dm=None, x=None, name: str | None = None, raise_unconverged: bool = True,
-          component_kwargs: dict | None = None, grid: tuple[int, ...] | None = None) -> SolveResult:
-    """Solve A x = b with a named configuration (or an options dict); returns timings and the true residual.
+class Solver:
+    """One KSP with a named configuration (or an options dict), kept across solves: the loop of a time-dependent
+    problem. ``run(b)`` sets up what the operator's current values need (PETSc redoes a PC's set-up when the matrix
+    changed since the last one: a new factorisation, AMG hierarchy, Galerkin products, or the neural PC's update)
+    and solves, timing both. Options live under a private prefix until :meth:`destroy`.
 
     ``component_kwargs`` go to the neural PC's component factory. ``grid`` (C-ordered shape of a matrix in natural
     order, or taken from a DMDA ``dm``) lets the PCMG rows choose their levels and interpolations."""
-    from petsc4py import PETSc
 
-    opts_dict = dict(CONFIGS[config] if isinstance(config, str) else config)
-    opts_dict.update(extra or {})
-    mg_from_grid = bool(opts_dict.pop(MG_GRID, False))
-    prefix = f"accel_solve{next(_counter)}_"
-    opts = PETSc.Options()
-    for k, v in opts_dict.items():
-        opts[prefix + k] = "" if v is None else v
-    ksp = PETSc.KSP().create(comm=A.getComm())
-    own_x = x is None
-    x = A.createVecRight() if own_x else x
-    history, times = [], []
-    interps = []
-    try:
-        ksp.setOptionsPrefix(prefix)
-        ksp.setOperators(A)
-        t_mg = time.perf_counter()
-        if mg_from_grid:
-            # PCMG needs its levels before setFromOptions; counted as set-up, as DMCreateInterpolation would be
-            opts_dict["pc_mg_levels"] = _mg_levels(ksp, A, dm, grid, interps)
-            opts[prefix + "pc_mg_levels"] = opts_dict["pc_mg_levels"]
-        elif dm is not None:
-            ksp.setDM(dm)
-            ksp.setDMActive(False)
-        ksp.setTolerances(rtol=rtol, atol=0.0, max_it=max_it)
-        ksp.setFromOptions()
-        for level, P in enumerate(interps, start=1):
-            ksp.getPC().setMGInterpolation(level, P)
-        if component_kwargs and ksp.getPC().getType() == "python":
-            ksp.getPC().getPythonContext().component_kwargs.update(component_kwargs)
-        t_start = [0.0]
-        ksp.setMonitor(lambda _k, _i, rnorm: (history.append(rnorm), times.append(time.perf_counter() - t_start[0])))
-        x.set(0.0)
-        t0 = t_mg if mg_from_grid else time.perf_counter()
-        ksp.setUp()
-        ksp.getPC().setUp()
-        t1 = t_start[0] = time.perf_counter()
-        ksp.solve(b, x)
-        t2 = time.perf_counter()
-        r = b.duplicate()
-        A.mult(x, r)
-        r.aypx(-1.0, b)
-        res = r.norm() / b.norm()
-        r.destroy()
-        reason = ksp.getConvergedReason()
-        stats = {}
-        pc = ksp.getPC()
-        if pc.getType() == "python":
-            ctx = pc.getPythonContext()
-            stats = ctx.stats() if hasattr(ctx, "stats") else {}
-        result = SolveResult(name or (config if isinstance(config, str) else "custom"), ksp.getIterationNumber(),
-                             t1 - t0, t2 - t1, float(res), bool(reason > 0 and np.isfinite(res)), reason, history, stats,
-                             times)
-    finally:
-        ksp.destroy()
-        for P in interps:
+    def __init__(self, A, config: str | dict, rtol: float = 1e-8, max_it: int = 10000, extra: dict | None = None,
+                 dm=None, name: str | None = None, component_kwargs: dict | None = None,
+                 grid: tuple[int, ...] | None = None):
+        from petsc4py import PETSc
+
+        self.A = A
+        self.name = name or (config if isinstance(config, str) else "custom")
+        self.opts_dict = dict(CONFIGS[config] if isinstance(config, str) else config)
+        self.opts_dict.update(extra or {})
+        mg_from_grid = bool(self.opts_dict.pop(MG_GRID, False))
+        self.prefix = f"accel_solve{next(_counter)}_"
+        self.opts = PETSc.Options()
+        for k, v in self.opts_dict.items():
+            self.opts[self.prefix + k] = "" if v is None else v
+        self.ksp = ksp = PETSc.KSP().create(comm=A.getComm())
+        self.interps = []
+        self.history, self.times = [], []
+        self._t_start = 0.0
+        try:
+            ksp.setOptionsPrefix(self.prefix)
+            ksp.setOperators(A)
+            t0 = time.perf_counter()
+            if mg_from_grid:
+                # PCMG needs its levels before setFromOptions; counted as set-up, as DMCreateInterpolation would be
+                self.opts_dict["pc_mg_levels"] = _mg_levels(ksp, A, dm, grid, self.interps)
+                self.opts[self.prefix + "pc_mg_levels"] = self.opts_dict["pc_mg_levels"]
+            elif dm is not None:
+                ksp.setDM(dm)
+                ksp.setDMActive(False)
+            ksp.setTolerances(rtol=rtol, atol=0.0, max_it=max_it)
+            ksp.setFromOptions()
+            for level, P in enumerate(self.interps, start=1):
+                ksp.getPC().setMGInterpolation(level, P)
+            self._pending_setup = time.perf_counter() - t0 if mg_from_grid else 0.0
+            if component_kwargs and ksp.getPC().getType() == "python":
+                ksp.getPC().getPythonContext().component_kwargs.update(component_kwargs)
+            ksp.setMonitor(self._monitor)
+        except Exception:
+            self.destroy()
+            raise
+
+    def _monitor(self, _ksp, _its, rnorm):
+        self.history.append(rnorm)
+        self.times.append(time.perf_counter() - self._t_start)
+
+    def set_operator(self, A) -> None:
+        """A new operator (or the same matrix with new values: then this call is not needed)."""
+        self.A = A
+        self.ksp.setOperators(A)
+
+    def run(self, b, x=None) -> SolveResult:
+        """Set up for the operator's current values and solve from a zero guess; the true residual is checked."""
+        ksp, A = self.ksp, self.A
+        own_x = x is None
+        x = A.createVecRight() if own_x else x
+        self.history, self.times = [], []
+        try:
+            x.set(0.0)
+            t0 = time.perf_counter()
+            ksp.setUp()
+            ksp.getPC().setUp()
+            t1 = self._t_start = time.perf_counter()
+            ksp.solve(b, x)
+            t2 = time.perf_counter()
+            r = b.duplicate()
+            A.mult(x, r)
+            r.aypx(-1.0, b)
+            res = r.norm() / b.norm()
+            r.destroy()
+            reason = ksp.getConvergedReason()
+            stats = {}
+            pc = ksp.getPC()
+            if pc.getType() == "python":
+                ctx = pc.getPythonContext()
+                stats = ctx.stats() if hasattr(ctx, "stats") else {}
+            setup = t1 - t0 + self._pending_setup
+            self._pending_setup = 0.0
+            return SolveResult(self.name, ksp.getIterationNumber(), setup, t2 - t1, float(res),
+                               bool(reason > 0 and np.isfinite(res)), reason, self.history, stats, self.times)
+        finally:
+            if own_x:
+                x.destroy()
+
+    def destroy(self) -> None:
+        if self.ksp is not None:
+            self.ksp.destroy()
+            self.ksp = None
+        for P in self.interps:
             P.destroy()
-        if own_x:
-            x.destroy()
-        for k in opts_dict:
-            opts.delValue(prefix + k)
+        self.interps = []
+        for k in self.opts_dict:
+            self.opts.delValue(self.prefix + k)
+        self.opts_dict = {}
+
+
+def solve(A, b, config: str | dict, rtol: float = 1e-8, max_it: int = 10000, extra: dict | None = None,
+          dm=None, x=None, name: str | None = None, raise_unconverged: bool = True,
+          component_kwargs: dict | None = None, grid: tuple[int, ...] | None = None) -> SolveResult:
+    """Solve A x = b once with a named configuration (or an options dict): a :class:`Solver` made, run and
+    destroyed; returns timings and the true residual. See :class:`Solver` for the arguments."""
+    solver = Solver(A, config, rtol, max_it, extra, dm, name, component_kwargs, grid)
+    try:
+        result = solver.run(b, x)
+    finally:
+        solver.destroy()
     if raise_unconverged and not result.converged:
         raise ConvergenceError(f"{result.name}: not converged (reason {result.reason}, {result.iterations} iterations, "
                                f"true relative residual {result.residual:.2e})")

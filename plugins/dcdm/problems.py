@@ -84,8 +84,11 @@ def random_obstacle_mask(shape: tuple[int, ...], seed: int) -> np.ndarray:
     return balls_mask(shape, *random_obstacles(len(shape), seed))
 
 
-def pressure_poisson(shape: tuple[int, ...], solid: np.ndarray) -> sp.csr_matrix:
-    """Finite-volume pressure Poisson on cells; axis 0 is vertical, its last layer borders the open top (p=0)."""
+def pressure_poisson(shape: tuple[int, ...], solid: np.ndarray, full_pattern: bool = False) -> sp.csr_matrix:
+    """Finite-volume pressure Poisson on cells; axis 0 is vertical, its last layer borders the open top (p=0).
+
+    ``full_pattern`` keeps every face of the grid in the sparsity pattern (explicit zeros across walls): operators of
+    different obstacle fields then share one pattern, so a solver can update values in place as obstacles move."""
     n = int(np.prod(shape))
     idx = np.arange(n).reshape(shape)
     fluid = ~solid
@@ -97,10 +100,12 @@ def pressure_poisson(shape: tuple[int, ...], solid: np.ndarray) -> sp.csr_matrix
         lo[axis], hi[axis] = slice(0, -1), slice(1, None)
         lo, hi = tuple(lo), tuple(hi)
         face = fluid[lo] & fluid[hi]                      # faces between two fluid cells couple them
-        a, b = idx[lo][face], idx[hi][face]
+        keep = np.ones_like(face) if full_pattern else face
+        a, b = idx[lo][keep], idx[hi][keep]
+        coupling = -face[keep].astype(float)
         rows += [a, b]
         cols += [b, a]
-        vals += [-np.ones(a.size), -np.ones(a.size)]
+        vals += [coupling, coupling]
         np.add.at(diag, lo, face)
         np.add.at(diag, hi, face)
     top = [slice(None)] * len(shape)

@@ -150,7 +150,8 @@ def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False
     running = None
     try:
         for step in bar:
-            m = members[int(torch.randint(0, len(members), (1,), generator=gen))]
+            # one operator: the same random stream as a single-problem run always had
+            m = members[int(torch.randint(0, len(members), (1,), generator=gen))] if len(members) > 1 else members[0]
             idx = torch.randint(0, m.rhs.shape[0], (cfg.batch,), generator=gen)
             b = m.rhs[idx].T.contiguous()
             z = apply_cycle(net, m.A, m.dinv, b, m.shape, cyc, m.aux, m.mask)
