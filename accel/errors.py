@@ -24,6 +24,10 @@ class GridError(AccelError):
     """The problem's grid cannot be found or the network cannot take it."""
 
 
+class DomainError(AccelError, ValueError):
+    """A domain (geometry) is malformed: wrong sign convention, empty interior or zero volume, bad parameters."""
+
+
 class SolverConfigError(AccelError):
     """The solver is configured in a way the component cannot work with."""
 

@@ -1,9 +1,7 @@
 """Errors of the AAS plugin; each message names the problem and the fix."""
-from accel.errors import AccelError, ConvergenceError
+from accel.errors import AccelError, ConvergenceError, DomainError
 
-
-class DomainError(AccelError):
-    """The training domain cannot be sampled (zero or negative volume, wrong dimension)."""
+__all__ = ["DomainError", "SamplerError", "TrainingDiverged"]  # DomainError: accel's one class, re-exported
 
 
 class SamplerError(AccelError):

@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from accel.errors import AccelError
-
-
-class DomainError(AccelError, ValueError):
-    """A domain is malformed (wrong sign convention, empty interior, bad parameters)."""
+from accel.errors import DomainError
 
 
 class Domain:
