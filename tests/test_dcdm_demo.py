@@ -26,7 +26,7 @@ def test_core_imports_nothing_from_plugins_or_integrations():
 
 
 def test_core_never_switches_the_matplotlib_backend():
-    for path in list((ROOT / "accel").glob("*.py")) + list((ROOT / "plugins").rglob("*.py")):
+    for path in list((ROOT / "accel").glob("*.py")) + list((ROOT / "plugins" / "dcdm").rglob("*.py")):
         assert "matplotlib.use(" not in path.read_text(), path
 
 

@@ -84,6 +84,29 @@ def random_obstacle_mask(shape: tuple[int, ...], seed: int) -> np.ndarray:
     return balls_mask(shape, *random_obstacles(len(shape), seed))
 
 
+def moving_obstacle_mask(shape: tuple[int, ...], seed: int, step: int, period: int = 50,
+                         amplitude: float = 0.1) -> np.ndarray:
+    """Frame ``step`` of a random obstacle field (from ``seed``) whose obstacles each circle their start position
+    once every ``period`` frames; fluid pockets the obstacles close off are filled (see :func:`seal_pockets`)."""
+    centres, radii = random_obstacles(len(shape), seed)
+    rng = np.random.default_rng(seed + 7919)
+    phase = rng.uniform(0, 2 * np.pi, len(radii))
+    angle = 2 * np.pi * step / period + phase
+    offset = np.zeros_like(centres)
+    offset[:, 0], offset[:, 1] = amplitude * np.cos(angle), amplitude * np.sin(angle)
+    return seal_pockets(balls_mask(shape, np.clip(centres + offset, 0.12, 0.88), radii))
+
+
+def seal_pockets(solid: np.ndarray) -> np.ndarray:
+    """``solid`` plus every fluid region that does not reach the open top layer (axis 0's last): such a region has
+    Neumann walls only, a singular block; obstacles that touch make them, and they hold no flow."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(~solid)
+    open_labels = np.unique(labels[-1][labels[-1] > 0])
+    return solid | ~np.isin(labels, open_labels)
+
+
 def pressure_poisson(shape: tuple[int, ...], solid: np.ndarray, full_pattern: bool = False) -> sp.csr_matrix:
     """Finite-volume pressure Poisson on cells; axis 0 is vertical, its last layer borders the open top (p=0).
 
