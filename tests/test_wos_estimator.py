@@ -147,3 +147,65 @@ def test_ball_source_sampling_3d_matches_exact():
     X = np.array([[0.0, 0.0, 0.0], [0.4, -0.3, 0.2]])
     res = WalkOnSpheres(Ball((0, 0, 0), 1), p.boundary, p.source, WoSSettings(walks=50000, seed=9)).solve(X)
     assert np.all(np.abs(res.value - p.exact(X)) < 4 * res.stderr + 1e-4)
+
+
+def _harmonic(P):
+    return np.exp(P[:, 0]) * np.cos(P[:, 1])
+
+
+def test_compiled_and_python_driven_walks_agree():
+    """A domain given as a Python callable walks the same paths (same in-kernel draws) as the compiled one."""
+    from accel.plugins.wos.domains import SDFDomain
+    from accel.plugins.wos.sources import ConstantSource
+
+    ball = Ball((0, 0), 1)
+    as_python = SDFDomain(lambda X: ball.sdf(X), ball.bounds)
+    as_python.closest = ball.closest
+    X = np.array([[0.3, 0.2], [-0.5, 0.1], [0.0, 0.0]])
+    for src, py_src in [(None, None), (ConstantSource(1.0), lambda P: np.ones(len(P)))]:
+        a = WalkOnSpheres(ball, _harmonic, src, WoSSettings(walks=3000, seed=3)).solve(X)
+        b = WalkOnSpheres(as_python, _harmonic, py_src, WoSSettings(walks=3000, seed=3)).solve(X)
+        assert a.steps == b.steps
+        # only the exit projection differs (Newton step in the kernel, the ball's closed form here)
+        assert np.allclose(a.value, b.value, rtol=0, atol=1e-9), a.value - b.value
+
+
+def test_walks_do_not_depend_on_the_block_size():
+    p = get_problem("disk-poisson")
+    X = _grid_points(5, seed=1)
+    a = WalkOnSpheres(p.domain, p.boundary, p.source, WoSSettings(walks=3000, seed=4)).solve(X)
+    b = WalkOnSpheres(p.domain, p.boundary, p.source, WoSSettings(walks=3000, seed=4, block_size=777)).solve(X)
+    assert a.steps == b.steps and np.allclose(a.value, b.value, rtol=0, atol=1e-12)
+
+
+def test_in_kernel_random_streams_are_uniform_and_independent():
+    from scipy import stats
+
+    from accel.plugins.wos import kernel
+
+    keys = kernel.keys_for(np.uint64(9), np.arange(200_000, dtype=np.int64))
+    X = np.zeros((2, keys.size))
+    jumps = np.zeros(keys.size, dtype=np.int64)
+    kernel.jump(X, np.ones(keys.size), keys, jumps)  # one unit jump per walk: a point on the circle
+    assert np.allclose(np.hypot(X[0], X[1]), 1, atol=1e-10)
+    angle = (np.arctan2(X[1], X[0]) / (2 * np.pi)) % 1.0
+    assert stats.kstest(angle, "uniform").pvalue > 1e-3
+    X2 = X.copy()
+    kernel.jump(X2, np.ones(keys.size), keys, jumps)  # the second jump is independent of the first
+    d = X2 - X
+    assert abs(np.corrcoef(d[0], X[0])[0, 1]) < 0.01 and abs(np.corrcoef(d[1], X[1])[0, 1]) < 0.01
+    assert abs(np.corrcoef(X[0][:-1], X[0][1:])[0, 1]) < 0.01  # neighbouring walks too
+
+
+@pytest.mark.parametrize("name", ["disk", "union", "difference", "ball", "star"])
+def test_harmonic_estimates_within_three_standard_errors(name):
+    """The throughput benchmark's domains: every estimate within 3 sigma plus the epsilon-shell bias."""
+    domain = {"disk": lambda: Ball((0, 0), 1), "union": lambda: Ball((-0.3, 0), 0.7) | Ball((0.3, 0), 0.7),
+              "difference": lambda: Ball((0, 0), 1) - Ball((0, 0), 0.2), "ball": lambda: Ball((0, 0, 0), 1),
+              "star": lambda: StarShaped(0.2, 0.1)}[name]()
+    X = np.array([[0.5, 0.1, 0.2], [-0.1, 0.4, -0.3], [0.0, -0.6, 0.1]])[:, :domain.dim]
+    eps = 1e-4
+    res = WalkOnSpheres(domain, _harmonic, settings=WoSSettings(epsilon=eps, walks=40000, seed=6)).solve(X)
+    assert res.total_overruns == 0
+    err = np.abs(res.value - _harmonic(X))
+    assert np.all(err < 3 * res.stderr + np.e * eps), err / res.stderr

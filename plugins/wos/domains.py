@@ -11,12 +11,18 @@ zero on the boundary and positive outside. Every domain gives
 A bound that is smaller than the true distance is safe for WoS (the spheres stay inside, walks just take more
 steps); a bound that is larger is not. Unions and differences below are such lower bounds.
 Points are stored as ``(dim, n)`` arrays so each coordinate is one contiguous row (faster vector maths).
+
+Every domain here except ``SDFDomain`` (a Python callable) also writes itself into a program for the compiled walk
+kernel (``emit``, see program.py); ``radius`` evaluates that program, so checks and walks use the same distances.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from accel.errors import DomainError
+
+from . import kernel
+from .program import NotCompiled, compile_domain, evaluate
 
 
 class Domain:
@@ -29,7 +35,12 @@ class Domain:
         raise NotImplementedError
 
     def radius(self, X: np.ndarray) -> np.ndarray:
-        return -self.sdf(X)
+        prog = compile_domain(self)
+        return -self.sdf(X) if prog is None else evaluate(prog, X)
+
+    def emit(self, b) -> None:
+        """Write this domain's ``-sdf`` into a ProgramBuilder; raise NotCompiled when it has no compiled form."""
+        raise NotCompiled(type(self).__name__)
 
     def closest(self, X: np.ndarray) -> np.ndarray:
         """Closest boundary point. The default returns the point itself (used when it is within epsilon)."""
@@ -95,10 +106,8 @@ class Ball(Domain):
         r -= X.dtype.type(self.R)
         return r
 
-    def radius(self, X):
-        r = self._norm(X)
-        np.subtract(X.dtype.type(self.R), r, out=r)
-        return r
+    def emit(self, b):
+        b.op(kernel.OP_BALL, b.floats([*self.center, self.R]))
 
     def closest(self, X):
         d = [X[i] - self.center[i] for i in range(self.dim)]
@@ -133,13 +142,8 @@ class Box(Domain):
         outside = np.sqrt(sum(np.maximum(qi, 0) ** 2 for qi in q))
         return inside + outside
 
-    def radius(self, X):
-        # inside only: distance to the nearest face
-        q = self._q(X)
-        m = q[0]
-        for qi in q[1:]:
-            np.maximum(m, qi, out=m)
-        return np.negative(m, out=m)
+    def emit(self, b):
+        b.op(kernel.OP_BOX, b.floats([*self.c, *self.h]))
 
     def closest(self, X):
         P = np.array(X, copy=True)
@@ -166,6 +170,11 @@ class Union(Domain):
     def sdf(self, X):
         return np.minimum(self.a.sdf(X), self.b.sdf(X))
 
+    def emit(self, b):
+        self.a.emit(b)
+        self.b.emit(b)
+        b.op(kernel.OP_UNION)
+
     def closest(self, X):
         pick_a = self.a.sdf(X) <= self.b.sdf(X)
         return np.where(pick_a, self.a.closest(X), self.b.closest(X))
@@ -182,6 +191,11 @@ class Intersection(Domain):
     def sdf(self, X):
         return np.maximum(self.a.sdf(X), self.b.sdf(X))
 
+    def emit(self, b):
+        self.a.emit(b)
+        self.b.emit(b)
+        b.op(kernel.OP_INTERSECT)
+
     def closest(self, X):
         pick_a = self.a.sdf(X) >= self.b.sdf(X)
         return np.where(pick_a, self.a.closest(X), self.b.closest(X))
@@ -197,6 +211,11 @@ class Difference(Domain):
 
     def sdf(self, X):
         return np.maximum(self.a.sdf(X), -self.b.sdf(X))
+
+    def emit(self, b):
+        self.a.emit(b)
+        self.b.emit(b)
+        b.op(kernel.OP_DIFF)
 
     def closest(self, X):
         pick_a = self.a.sdf(X) >= -self.b.sdf(X)
@@ -248,15 +267,19 @@ def check_sign_convention(domain: Domain, n: int = 16) -> None:
 class StarShaped(Domain):
     """2D star-shaped domain ``r < R(t) = scale (1 + c1 cos 4t + c2 cos 8t)`` (the WoS-NO family).
 
-    The curve has no closed-form distance, so ``radius`` is a conservative bound in closed form (numpy only, fast):
-    with ``phi = R(theta) - r`` the radial gap, the closest boundary point lies within ``phi`` of ``x`` (the radial
+    The curve has no closed-form distance, so ``radius`` is a conservative bound in closed form: with
+    ``phi = R(theta) - r`` the radial gap, the closest boundary point lies within ``phi`` of ``x`` (the radial
     boundary point is that far), hence at angles ``|t - theta| <= asin(phi / r)`` and radii ``>= r - phi``; on that
     region ``|grad phi| <= L = sqrt(1 + (max|R'| / (r - phi))^2)``, so ``dist >= phi / L``. Near the boundary ``L``
     tends to the exact ``|grad phi|`` and the bound to the true distance; deep inside the inscribed disk
-    ``r < R_min`` gives ``dist >= R_min - r``. Exits are projected radially onto the curve.
+    ``r < R_min`` gives ``dist >= R_min - r``, and a grid of exact distances (``d(node) - |x - node|``, the distance
+    being 1-Lipschitz) takes over where the Lipschitz bound is loose. The compiled kernel gets ``cos 4t`` and
+    ``cos 8t`` from ``x / r`` and ``y / r`` by double-angle formulas: no trigonometric call per step.
+    Exits are projected radially onto the curve.
     """
 
-    def __init__(self, c1: float = 0.0, c2: float = 0.0, scale: float = 1.0, table_rmax: float | None = None):
+    def __init__(self, c1: float = 0.0, c2: float = 0.0, scale: float = 1.0, table_rmax: float | None = None,
+                 grid_nodes: int = 128):
         if abs(c1) + abs(c2) >= 1:
             raise DomainError(f"StarShaped needs |c1| + |c2| < 1 to stay star-shaped, got c1={c1}, c2={c2}")
         if not scale > 0:
@@ -267,7 +290,8 @@ class StarShaped(Domain):
         self.bounds = (np.array([-rmax, -rmax]), np.array([rmax, rmax]))
         self._d1max = scale * (4 * abs(c1) + 8 * abs(c2))  # max |R'|
         self._d2max = scale * (16 * abs(c1) + 64 * abs(c2))  # max |R''|
-        self._build_table(rmax=table_rmax)
+        self._grid_rmax = table_rmax or rmax
+        self._grid_nodes = int(grid_nodes)
 
     def R(self, t):
         return self.scale * (1 + self.c1 * np.cos(4 * t) + self.c2 * np.cos(8 * t))
@@ -277,75 +301,43 @@ class StarShaped(Domain):
         t = np.linspace(0, 2 * np.pi, n, endpoint=False)
         return np.stack([self.R(t) * np.cos(t), self.R(t) * np.sin(t)], axis=1)
 
-    def _bound(self, X):
-        return star_distance_bound(X, self.c1, self.c2, self.scale, self.rmin, self._d1max, self._d2max,
-                                   self._table, 0, self._inv_dr, self._inv_dt, self._nr, self._nt)
-
-    def _build_table(self, nr: int = 48, nt: int = 192, samples: int = 2048, rmax: float | None = None):
-        """Lower bounds on the distance per polar cell: exact distance at the cell centre minus its half-diagonal
-        (the distance is 1-Lipschitz). The exact distance comes from a k-d tree on ``samples`` curve points, less
-        half the largest gap between them (so it too is a lower bound)."""
+    def distance_grid(self, samples: int = 4096):
+        """(origin, spacing, shape, values): lower bounds on the distance to the curve at the nodes of a square grid
+        (0 outside). Each is the distance to ``samples`` curve points (k-d tree) less half the largest gap between
+        them, so a lower bound too."""
         from scipy.spatial import cKDTree
 
-        rmax = rmax or self.scale * (1 + abs(self.c1) + abs(self.c2))
-        dr, dt = rmax / nr, 2 * np.pi / nt
+        n, rmax = self._grid_nodes, self._grid_rmax
+        h = 2 * rmax / (n - 3)
+        origin = -rmax - h
+        ax = origin + h * np.arange(n)
+        gx, gy = np.meshgrid(ax, ax, indexing="ij")
         B = self.boundary_points(samples)
         gap = float(np.max(np.linalg.norm(B - np.roll(B, 1, axis=0), axis=1)))
-        rc = (np.arange(nr) + 0.5) * dr
-        tc = -np.pi + (np.arange(nt) + 0.5) * dt
-        Rg, Tg = np.meshgrid(rc, tc, indexing="ij")
-        C = np.stack([Rg * np.cos(Tg), Rg * np.sin(Tg)], axis=-1).reshape(-1, 2)
-        d = cKDTree(B).query(C)[0] - gap / 2
-        half_diag = np.sqrt((dr / 2) ** 2 + (((np.arange(nr) + 1) * dr) * np.sin(dt / 2)) ** 2)
-        lower = d.reshape(nr, nt) - half_diag[:, None]
-        inside = Rg < self.R(Tg)
-        self._table = np.where(inside, np.maximum(lower, 0), 0).astype(np.float32).ravel()
-        self._nr, self._nt, self._inv_dr, self._inv_dt = nr, nt, 1 / dr, 1 / dt
+        d = cKDTree(B).query(np.stack([gx.ravel(), gy.ravel()], 1))[0] - gap / 2
+        inside = np.hypot(gx, gy).ravel() < self.R(np.arctan2(gy, gx)).ravel()
+        return origin, h, (n, n), np.where(inside, np.maximum(d, 0), 0)
 
-    def radius(self, X):
-        b, phi, _ = self._bound(X)
-        return b
+    def kernel_row(self, grid_offset: int) -> np.ndarray:
+        """The kernel's parameter row (layout in kernel.star_distance); the grid's values start at grid_offset."""
+        origin, h, (nx, ny), _ = self._grid_meta()
+        lip_out = np.sqrt(1 + (self._d1max / self.rmin) ** 2)
+        return np.array([self.c1, self.c2, self.scale, self.rmin, self._d1max, self._d2max, lip_out,
+                         origin, origin, 1 / h, h, nx, ny, grid_offset], dtype=np.float64)
+
+    def _grid_meta(self):
+        if getattr(self, "_grid", None) is None:
+            self._grid = self.distance_grid()
+        return self._grid
+
+    def emit(self, b):
+        goff = b.floats(self._grid_meta()[3])
+        b.op(kernel.OP_STAR, b.floats(self.kernel_row(goff)))
 
     def sdf(self, X):
-        b, phi, _ = self._bound(X)
-        return np.where(phi >= 0, -b, np.abs(phi) / np.sqrt(1 + (self._d1max / self.rmin) ** 2))
+        return -self.radius(X)
 
     def closest(self, X):
         th = np.arctan2(X[1], X[0])
         R = self.R(th)
         return np.stack([R * np.cos(th), R * np.sin(th)]).astype(X.dtype, copy=False)
-
-
-def star_distance_bound(X, c1, c2, scale, rmin, d1max, d2max, table, offset, inv_dr, inv_dt, nr, nt):
-    """Conservative distance to the curve r = R(t) (see StarShaped), for one shape (scalars) or one shape per
-    point (arrays aligned with the columns of X, ``offset`` then selects each point's table).
-    Returns (bound, radial gap phi, polar angle)."""
-    t = X.dtype.type
-    x, y = X[0], X[1]
-    r = np.sqrt(x * x + y * y)
-    th = np.arctan2(y, x)
-    c4, s4 = np.cos(th * t(4)), np.sin(th * t(4))
-    c8, s8 = c4 * c4 * t(2) - t(1), s4 * c4 * t(2)  # double-angle: saves two transcendental calls
-    sc = t(scale)
-    R = sc * (t(1) + c1 * c4 + c2 * c8)
-    dR = np.abs(sc * (t(4) * c1 * s4 + t(8) * c2 * s8))
-    phi = R - r
-    aphi = np.abs(phi)
-    # the closest point y lies within aphi of x, so at angles |t - theta| <= asin(aphi / r) <= aphi / r * pi/2;
-    # the segment [x, y] has endpoints of norm >= a = min(r, R_min) and length <= aphi, so (chord argument) its
-    # points have norm >= rho = sqrt(a^2 - aphi^2 / 4); there |grad phi|^2 <= 1 + (max |R'| / rho)^2
-    win = aphi / np.maximum(r, t(1e-30)) * t(np.pi / 2)
-    a = np.minimum(r, rmin)
-    rho2 = a * a - aphi * aphi * t(0.25)
-    dRwin = np.minimum(dR + win * d2max, d1max)
-    lip = np.sqrt(t(1) + dRwin * dRwin / np.maximum(rho2, t(1e-30)))
-    b = np.where(rho2 > 0, aphi / lip, t(0))
-    b = np.maximum(b, rmin - r)  # the inscribed disk
-    # the table bound takes over in the middle of the domain, where the Lipschitz bound is loose
-    i = np.minimum((r * t(inv_dr)).astype(np.int32), nr - 1)
-    j = np.minimum(((th + t(np.pi)) * t(inv_dt)).astype(np.int32), nt - 1)
-    i *= nt
-    i += j
-    if not np.isscalar(offset) or offset:
-        i += offset
-    return np.maximum(b, table.take(i).astype(X.dtype, copy=False)), phi, th

@@ -1,20 +1,28 @@
-"""The vectorised Walk-on-Spheres estimator for Laplace / Poisson problems with Dirichlet data.
+"""The Walk-on-Spheres estimator for Laplace / Poisson problems with Dirichlet data.
 
 Solves ``-Laplace(u) = f`` in the domain, ``u = g`` on its boundary, at query points, in 2D and 3D.
 
 How the work is organised (and why):
 
-- Walks are numbered globally: walk ``w`` starts at query point ``w // walks``. They are cut into fixed **blocks**
-  of ``block_size`` walks. A block is simulated as one set of arrays (one numpy call per operation and step, for
-  every walk still active in it), which keeps the working set in cache, and has its own random stream,
-  ``Philox(SeedSequence(seed, spawn_key=(block,)))``. Per-block results are summed in block order, so the answer
-  depends on the seed and the block size only, never on how blocks are spread over MPI ranks.
-- Finished walks are compacted away at every step, so the cost is the number of walk steps, not
-  ``walks x max_steps``. Exit points are stored and the boundary data is evaluated once per block.
-- Positions are float32 by default: distances only need to be accurate to well below epsilon, and float32 halves
-  memory traffic and lets numpy use its SIMD sin/cos (about 15x faster than float64 here). Sums are float64.
+- Walks are numbered globally: walk ``w`` starts at query point ``w // walks``. Each walk draws its random numbers
+  from its own counter-based stream keyed by ``(seed, w)`` (SplitMix64 output function, see kernel.py), generated
+  inside the compiled loop. The answer therefore depends on the seed only: not on the number of MPI ranks, nor on
+  how walks are grouped (up to the order of floating-point sums, which is fixed by the block size).
+- Walks are cut into **blocks** of ``block_size`` walks, dealt round-robin to MPI ranks; per-block sums are added
+  in block order, so the result is bit-identical on any number of ranks.
+- A block runs in one call of the compiled kernel (numba, kernel.walk_block) when the domain has a compiled form
+  (balls, boxes, star shapes, boundary meshes and their unions, intersections and differences) and the source is
+  None or a kernel source (sources.ConstantSource, sources.GaussianSource). Otherwise (an SDFDomain, a source given
+  as a Python callable) the steps are driven from Python: the domain's radius and the source are called once per
+  step on every live walk of the block, and the jumps and Green's-function samples come from the same compiled
+  draws, so both paths give the same walks.
+- Exit points are projected onto the boundary (``domain.closest``) and the boundary data evaluated once per block.
 - A walk still outside the epsilon shell after ``max_steps`` jumps is stopped at its closest boundary point; every
   such overrun is counted per query point and reported (warning or error), never silently absorbed.
+
+Results changed once, with the compiled kernel (2026-12): the earlier numpy loop drew from one Philox stream per
+block; the answers are statistically the same (the tests check every estimate against exact solutions within its
+error bars) but not bit-identical to those of earlier versions.
 """
 from __future__ import annotations
 
@@ -29,11 +37,12 @@ import numpy as np
 
 from accel.errors import AccelError, ConvergenceError, SolverConfigError
 
+from . import kernel
 from .domains import Domain
+from .program import compile_domain, evaluate
+from .sources import kernel_source
 
 log = logging.getLogger(__name__)
-
-TWO_PI = 2 * math.pi
 
 
 class QueryPointError(AccelError, ValueError):
@@ -47,8 +56,10 @@ class StepLimitWarning(RuntimeWarning):
 @dataclass(frozen=True)
 class WoSSettings:
     """epsilon: stopping shell width; walks: walks per query point; max_steps: jumps allowed per walk;
-    seed: random seed; dtype: float32 (fast) or float64 positions; block_size: walks simulated together (and
-    the unit of the random streams: results depend on it); on_overrun: 'warn' or 'raise' when walks hit max_steps."""
+    seed: random seed; dtype: accepted for compatibility ('float32' or 'float64'): the compiled kernel keeps
+    positions in float64 either way (float32 only paid off in the numpy loop); block_size: walks per kernel call
+    and the unit dealt to MPI ranks (results depend on it only through the order of floating-point sums);
+    on_overrun: 'warn' or 'raise' when walks hit max_steps."""
 
     epsilon: float = 1e-3
     walks: int = 100
@@ -187,121 +198,99 @@ class WalkOnSpheres:
         log.warning("%s", msg)
         warnings.warn(msg, StepLimitWarning, stacklevel=3)
 
-    # -- one block of walks ----------------------------------------------------------------------------------------
+        # -- one block of walks ----------------------------------------------------------------------------------------
     def _run_block(self, k: int, P: np.ndarray, g, f, s: WoSSettings):
-        dt = np.dtype(s.dtype)
         w0 = k * s.block_size
-        w1 = min(w0 + s.block_size, P.shape[1] * s.walks)
-        p0, p1 = w0 // s.walks, (w1 - 1) // s.walks
-        counts = np.full(p1 - p0 + 1, s.walks)
-        counts[0] -= w0 - p0 * s.walks
-        counts[-1] -= (p1 + 1) * s.walks - w1
-        pidx = np.repeat(np.arange(p0, p1 + 1), counts)  # the query point of each walk in the block
-        rng = np.random.Generator(np.random.Philox(np.random.SeedSequence(s.seed, spawn_key=(k,))))
-        wid, exits, src, overrun, steps = walk(self.domain, P.take(pidx, axis=1).astype(dt), rng, s.epsilon, s.max_steps, f)
-        B = self.domain.closest(exits.astype(np.float64))
+        n = min(s.block_size, P.shape[1] * s.walks - w0)
+        B, src, overrun, steps = run_walks(self.domain, P, s.walks, w0, n, s.seed, s.epsilon, s.max_steps, f)
         vals = np.asarray(g(B.T), dtype=np.float64).reshape(-1)
         if vals.size != B.shape[1]:
             raise SolverConfigError(f"the boundary function returned {vals.size} values for {B.shape[1]} points: it "
                                     "must map an (n, dim) array to n values")
-        if src is not None:
-            vals = vals + src
-        local = pidx.take(wid) - p0
-        npts = int(pidx[-1] - p0) + 1
-        return (k, p0, np.bincount(local, vals, npts), np.bincount(local, vals * vals, npts),
-                np.bincount(local, overrun, npts).astype(np.int64), steps)
+        vals += src
+        p0 = w0 // s.walks
+        s1, s2, no = kernel.point_sums(vals, overrun, w0, s.walks, p0, (w0 + n - 1) // s.walks - p0 + 1)
+        return k, p0, s1, s2, no, steps
 
 
-def walk(domain: Domain, X: np.ndarray, rng: np.random.Generator, epsilon: float, max_steps: int,
-         source: Callable | None = None, aux: np.ndarray | None = None, compact_fraction: float = 0.25):
-    """Run walks from the columns of ``X`` (dim, n) until each is within ``epsilon`` of the boundary.
+def run_walks(domain: Domain, P: np.ndarray, per_point: int, walk0: int, n: int, seed: int, epsilon: float,
+              max_steps: int, source: Callable | None = None, aux: np.ndarray | None = None):
+    """Walks ``walk0 .. walk0 + n - 1`` (global numbers: they key the random streams); walk ``w`` starts at column
+    ``w // per_point`` of the query points ``P`` (dim, m).
 
-    ``aux`` (n,) is an optional per-walk label (e.g. which problem instance a walk belongs to) kept aligned with the
-    active walks and passed on as ``domain.radius(X, aux)`` and ``source(Y, aux)``: many small problems then share
-    one set of arrays, which amortises numpy's per-call overhead.
-
-    Finished walks are frozen in place (radius 0) and only dropped from the arrays once they make up
-    ``compact_fraction`` of them: compaction is a gather over every array, so doing it at every step would cost
-    more than the few wasted operations on frozen walks. Exits are gathered in finishing order (no scatter).
-
-    Returns (walk numbers (k,), exit points (dim, k), source sums (k,) or None, overrun flags (k,), steps), with
-    every walk appearing once; steps counts the distance queries of live walks.
+    ``aux`` (m,): per-point instance numbers for domains and sources with per-instance parameter rows (compiled
+    path only, see wosno.family). Returns (exit points projected onto the boundary (dim, n), source sums (n,),
+    overrun flags (n,), steps), in walk order; steps counts the distance queries (jumps plus the final test of
+    each walk).
     """
-    dim, n = X.shape
-    dt = X.dtype
-    X = X.copy()
-    idx = np.arange(n)
-    src = np.zeros(n) if source is not None else None
-    out_idx, out_X, out_src, out_over = [], [], [], []
-    eps = dt.type(epsilon)
-    two_pi = dt.type(TWO_PI)
-    steps = frozen = 0
-    green = 0.25 if dim == 2 else 1.0 / 6.0  # integral of the ball's Green's function / R^2
+    P = np.ascontiguousarray(P, dtype=np.float64)
+    prog = compile_domain(domain)
+    spec = kernel_source(source)
+    seed64 = np.uint64(int(seed) % (1 << 64))
+    if prog is not None and spec is not None:
+        kind, sfp, row, stride = spec
+        aux_pts = np.zeros(0, dtype=np.int64) if aux is None else np.ascontiguousarray(aux, dtype=np.int64)
+        exits, d, acc, over, steps = kernel.walk_block(P, aux_pts, int(per_point), int(walk0), int(n), seed64,
+                                                       float(epsilon), int(max_steps), prog.ops, prog.fp, prog.ip,
+                                                       prog.depth, kind, sfp, row, stride, kernel.LANES)
+        walk_aux = (aux_pts.take(np.arange(walk0, walk0 + n) // per_point) if aux_pts.size
+                    else np.zeros(n, dtype=np.int64))
+        return _project(prog, exits, walk_aux, d, over), acc, over, int(steps)
+    if aux is not None:
+        raise SolverConfigError("per-point instance numbers need a compiled domain and source")
+    X0 = P.take(np.arange(walk0, walk0 + n) // per_point, axis=1)
+    exits, acc, over, steps = _walk_from_python(domain, X0, walk0, seed64, epsilon, max_steps, source, spec)
+    return domain.closest(exits), acc, over, steps
 
-    def emit(sel, over):
-        out_idx.append(idx.take(sel))
-        out_X.append(X.take(sel, axis=1))
-        if src is not None:
-            out_src.append(src.take(sel))
-        out_over.append(over)
 
-    for step in range(max_steps + 1):
-        r = domain.radius(X) if aux is None else domain.radius(X, aux)
-        m = r.size
-        steps += m - frozen
-        done = r < eps
-        n_done = int(np.count_nonzero(done))
-        if step == max_steps or n_done == m:
-            emit(np.arange(m), ~done)  # everything left; the live ones overran
+def _project(prog, exits, aux, d, over, rounds: int = 8):
+    """Exit points onto the boundary (kernel.project); walks stopped by max_steps start deeper inside, where one
+    Newton step on a distance bound may fall short, so those get a few more."""
+    B = kernel.project(prog.ops, prog.fp, prog.ip, prog.depth, exits, aux, d)
+    idx = np.flatnonzero(over)
+    for _ in range(rounds):
+        if idx.size == 0:
             break
-        if n_done >= compact_fraction * m:
+        Xi = np.ascontiguousarray(B[:, idx])
+        di = evaluate(prog, Xi, aux.take(idx))
+        far = np.abs(di) > 1e-9
+        idx, Xi, di = idx[far], Xi[:, far], di[far]
+        B[:, idx] = kernel.project(prog.ops, prog.fp, prog.ip, prog.depth, Xi, aux.take(idx), di)
+    return B
+
+
+def _walk_from_python(domain, X0, walk0, seed64, epsilon, max_steps, source, spec):
+    """The same walks, one step at a time from Python: for domains (or sources) given as Python callables."""
+    dim, n = X0.shape
+    X, idx = X0.copy(), np.arange(n)
+    keys = kernel.keys_for(seed64, np.arange(walk0, walk0 + n, dtype=np.int64))
+    jumps, acc = np.zeros(n, dtype=np.int64), np.zeros(n)
+    exits, acc_out, over = np.empty((dim, n)), np.zeros(n), np.zeros(n, dtype=bool)
+    steps = 0
+    for step in range(max_steps + 1):
+        r = np.ascontiguousarray(domain.radius(X), dtype=np.float64).reshape(-1)
+        if r.size != idx.size:
+            raise SolverConfigError(f"the domain's distance returned {r.size} values for {idx.size} points")
+        steps += r.size
+        done = (r < epsilon) if step < max_steps else np.ones(r.size, dtype=bool)
+        if done.any():
             sel = np.flatnonzero(done)
-            emit(sel, np.zeros(sel.size, dtype=bool))
+            wi = idx.take(sel)
+            exits[:, wi] = X.take(sel, axis=1)
+            acc_out[wi] = acc.take(sel)
+            over[wi] = r.take(sel) >= epsilon
             keep = np.flatnonzero(~done)
-            X, r, idx = X.take(keep, axis=1), r.take(keep), idx.take(keep)
-            if src is not None:
-                src = src.take(keep)
-            if aux is not None:
-                aux = aux.take(keep)
-            m, frozen = keep.size, 0
-        elif n_done:
-            np.copyto(r, 0, where=done)  # frozen: zero jump, zero source contribution
-            frozen = n_done
+            X, r, idx, keys, jumps, acc = (X.take(keep, axis=1), r.take(keep), idx.take(keep), keys.take(keep),
+                                           jumps.take(keep), acc.take(keep))
+        if idx.size == 0:
+            break
         if source is not None:
-            # one sample of the ball's Green's function: radius fraction sqrt(u1 u2) in 2D, Beta(2,2) in 3D
-            Y = X + r * _radius_fraction(rng, m, dim, dt) * _directions(rng, m, dim, dt)
-            Yt = Y.T.astype(np.float64)
-            fy = np.asarray(source(Yt) if aux is None else source(Yt, aux), dtype=np.float64).reshape(-1)
-            r64 = r.astype(np.float64)
-            src += green * r64 * r64 * fy
-        if dim == 2:
-            th = rng.random(m, dtype=dt)
-            th *= two_pi
-            c = np.cos(th)
-            np.sin(th, out=th)
-            c *= r
-            th *= r
-            X[0] += c
-            X[1] += th
-        else:
-            X += r * _directions(rng, m, 3, dt)
-    out = (np.concatenate(out_idx), np.concatenate(out_X, axis=1),
-           np.concatenate(out_src) if src is not None else None, np.concatenate(out_over))
-    return out + (steps,)
-
-
-def _directions(rng, m, dim, dt):
-    th = rng.random(m, dtype=dt) * dt.type(TWO_PI)
-    if dim == 2:
-        return np.stack([np.cos(th), np.sin(th)])
-    z = rng.random(m, dtype=dt) * dt.type(2) - dt.type(1)
-    s = np.sqrt(np.maximum(dt.type(1) - z * z, dt.type(0)))
-    return np.stack([s * np.cos(th), s * np.sin(th), z])
-
-
-def _radius_fraction(rng, m, dim, dt):
-    u = rng.random((dim, m), dtype=dt)
-    if dim == 2:
-        return np.sqrt(u[0] * u[1])  # density 4 s log(1/s): the 2D Green's function times the area element
-    a, b, c = u  # median of three uniforms ~ Beta(2,2) = 6 s (1 - s): the 3D one
-    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+            Y, weight = kernel.green_points(X, r, keys, jumps)
+            if spec is not None:
+                kind, sfp, row, stride = spec
+                fy = kernel.source_values(kind, sfp, row, Y)
+            else:
+                fy = np.asarray(source(Y.T), dtype=np.float64).reshape(-1)
+            acc += weight * fy
+        kernel.jump(X, r, keys, jumps)
+    return exits, acc_out, over, steps

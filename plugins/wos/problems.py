@@ -9,6 +9,7 @@ import numpy as np
 from accel.errors import AccelError
 
 from .domains import Ball, Box, Domain, StarShaped
+from .sources import ConstantSource, GaussianSource
 
 
 class UnknownProblemError(AccelError, KeyError):
@@ -36,8 +37,7 @@ def _zero(P):
     return np.zeros(len(P))
 
 
-def _one(P):
-    return np.ones(len(P))
+_one = ConstantSource(1.0)  # compiled into the walk kernel
 
 
 def _named() -> dict[str, Callable[[], Problem]]:
@@ -126,12 +126,13 @@ class StarPoisson:
     def R(self, t):
         return 1 + self.c1 * np.cos(4 * t) + self.c2 * np.cos(8 * t)
 
-    def source(self, P):
+    def gaussians(self) -> GaussianSource:
+        """The source as a kernel source (evaluated inside the compiled walk loop)."""
         g = self.params[2:2 + 3 * N_GAUSS].reshape(N_GAUSS, 3)
-        out = np.zeros(len(P))
-        for A, x0, y0 in g:
-            out += A * np.exp(-((P[:, 0] - x0) ** 2 + (P[:, 1] - y0) ** 2) / (2 * self.sigma ** 2))
-        return out
+        return GaussianSource(g[:, 0], g[:, 1:], self.sigma)
+
+    def source(self, P):
+        return self.gaussians()(P)
 
     def boundary_theta(self, t):
         f = self.params[2 + 3 * N_GAUSS:]
@@ -144,7 +145,7 @@ class StarPoisson:
         return self.boundary_theta(np.arctan2(P[:, 1], P[:, 0]))
 
     def problem(self) -> Problem:
-        return Problem("star-poisson", self.domain(), self.boundary, self.source, None,
+        return Problem("star-poisson", self.domain(), self.boundary, self.gaussians(), None,
                        "WoS-NO family member: star domain, Gaussian sources, Fourier boundary data")
 
     def interior_points(self, n: int, rng: np.random.Generator, margin: float = 1e-3) -> np.ndarray:
