@@ -1,6 +1,7 @@
-"""Render benchmarks/dcdm_solvers.py's JSON as the markdown tables of docs/benchmarks.md.
+"""Render benchmarks/dcdm_solvers.py's JSON as the markdown tables of docs/benchmarks/dcdm.md.
 
     .venv/bin/python benchmarks/dcdm_report.py docs/results/dcdm_solvers.json
+    .venv/bin/python benchmarks/dcdm_report.py --sizes out/sizes3d.json     # the any-size targets table
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ def fmt(v, spec):
 def main(path):
     data = json.load(open(path))
     rows = data["rows"]
-    print(f"Machine: {data['machine']}; PETSc {data['petsc']}; date {data['date']}.\n")
+    print(f"Machine: {data['machine']}; PETSc {data['petsc']}; date {data['date']}; ranks {data.get('ranks', 1)}; "
+          f"load average at start/end {fmt((data.get('load_start') or [None])[0], '.1f')}/"
+          f"{fmt((data.get('load_end') or [None])[0], '.1f')}.\n")
     groups = defaultdict(list)
     for r in rows:
         groups[(r["problem"], r["rtol"])].append(r)
@@ -46,5 +49,40 @@ def main(path):
                   f"{ratio('cg+gamg')} | {ratio('cg+boomeramg')} |")
 
 
+def _main():
+    if sys.argv[1] == "--sizes":
+        sizes(sys.argv[2])
+    else:
+        main(sys.argv[1])
+
+
+def sizes(path):
+    """Any-size targets: neural iterations against the best power-of-two grid's, total time against ICC and PCMG."""
+    data = json.load(open(path))
+    rows = [r for r in data["rows"] if r["rtol"] == 1e-8]
+    print("| problem | grid | fcg2+neural its (/ best 2^k grid) | neural-sor its | best neural total s | / ICC | / PCMG (best) |")
+    print("|---|---|---|---|---|---|---|")
+    for problem in dict.fromkeys(r["problem"] for r in rows):
+        rs = [r for r in rows if r["problem"] == problem]
+        g = defaultdict(dict)
+        for r in rs:
+            g[r["grid"]][r["solver"]] = r
+        pow2 = [v["fcg2+neural"]["iterations"] for k, v in g.items() if "fcg2+neural" in v and
+                all(int(n) & (int(n) - 1) == 0 for n in k.split("x"))]
+        best2 = min(pow2) if pow2 else None
+        for grid, v in g.items():
+            neural = [r for s, r in v.items() if "+neural" in s]
+            if not neural:
+                continue
+            best = min(neural, key=lambda r: r["total_s"])
+            mg = [v[s] for s in ("cg+mg-sor", "cg+mg-cheby") if s in v]
+            its = v.get("fcg2+neural", {}).get("iterations")
+            ratio = f" ({its / best2:.2f})" if its and best2 else ""
+            print(f"| {problem} | {grid} | {its}{ratio} | {v.get('fcg2+neural-sor', {}).get('iterations', '')} | "
+                  f"{best['total_s']:.3f} ({best['solver']}) | "
+                  f"{best['total_s'] / v['cg+icc']['total_s']:.2f} | "
+                  f"{(best['total_s'] / min(r['total_s'] for r in mg)) if mg else float('nan'):.2f} |")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    _main()
