@@ -22,10 +22,25 @@ class TwoGridCycle:
         self.A, self.pre, self.post, self.omega = A, int(pre), int(post), float(omega)
         self.smoother = self.tmp = None
         self.dinv = A.createVecLeft()
+        self.res, self.c, self.Ac = (A.createVecLeft() for _ in range(3))
+        self.coupled = None
+        self.smooth_time = 0.0
+        try:
+            self._read_operator(needs_positive_diagonal=smoother is None)
+            if smoother is not None:  # last: nothing after it can fail and leave the PC behind
+                self.smoother = smoother(A)
+                self.tmp = A.createVecLeft()
+        except Exception:
+            self.destroy()
+            raise
+
+    def _read_operator(self, needs_positive_diagonal: bool) -> None:
+        """The scaled inverse diagonal and the coupled rows, from the operator's current values."""
+        A = self.A
         A.getDiagonal(self.dinv)
-        d = self.dinv.getArray(readonly=True)
-        diagonal = d.copy()
-        if smoother is None and np.any(d <= 0):
+        diagonal = self.dinv.getArray(readonly=True).copy()
+        # agreed across ranks: a rank that raised alone would leave the others waiting in the next collective
+        if needs_positive_diagonal and A.getComm().tompi4py().allreduce(int(np.any(diagonal <= 0))):
             from accel.errors import SolverConfigError
 
             raise SolverConfigError("the operator has non-positive diagonal entries: the Jacobi sweeps of the neural "
@@ -33,12 +48,20 @@ class TwoGridCycle:
                                     "for plain DCDM)")
         self.dinv.reciprocal()
         self.dinv.scale(self.omega)
-        self.res, self.c, self.Ac = (A.createVecLeft() for _ in range(3))
+        if self.coupled is not None:
+            self.coupled.destroy()
         self.coupled = self._coupled_rows(diagonal)
-        self.smooth_time = 0.0
-        if smoother is not None:  # last: nothing after it can fail and leave the PC behind
-            self.smoother = smoother(A)
-            self.tmp = A.createVecLeft()
+
+    def refresh(self) -> bool:
+        """The operator's values changed on the same non-zero pattern: re-read them. Returns False when the set of
+        coupled rows changed (the transfers masked with it must then be rebuilt)."""
+        before = None if self.coupled is None else self.coupled.getArray(readonly=True).copy()
+        self._read_operator(needs_positive_diagonal=self.smoother is None)
+        after = None if self.coupled is None else self.coupled.getArray(readonly=True)
+        same = (before is None) == (after is None) and (before is None or np.array_equal(before, after))
+        if self.smoother is not None:
+            self.smoother.setUp()  # refactors only if its operator's values changed
+        return bool(self.A.getComm().tompi4py().allreduce(int(not same)) == 0)
 
     def _coupled_rows(self, diag):
         """1 on rows with an off-diagonal entry, 0 on decoupled rows (solid cells, eliminated Dirichlet unknowns),
@@ -171,6 +194,21 @@ class MultilevelCycle:
         self.cycles.append(TwoGridCycle(op, pre, post, omega, smoother))
         self.rc = [P.createVecRight() for P in self.P]
         self.ec = [P.createVecRight() for P in self.P]
+
+    def refresh(self) -> bool:
+        """The fine operator's values changed on the same non-zero pattern: recompute every level's diagonal and its
+        Galerkin operator in place (PETSc reuses the symbolic product). Returns False when some level's coupled rows
+        changed: the masked transfers no longer fit and the caller must build the levels again."""
+        for level, cycle in enumerate(self.cycles):
+            if not cycle.refresh():
+                return False
+            if level == len(self.P):
+                break
+            T = self.coarsening[level] if self.coarsening else self.P[level]
+            cycle.A.PtAP(T, result=self.ops[level])
+            if cycle.coupled is not None:
+                _identity_on_empty_rows(self.ops[level])
+        return True
 
     @property
     def coarsest_operator(self):

@@ -2,10 +2,17 @@
 
     -ksp_type fcg -ksp_fcg_mmax 2 -ksp_fcg_truncation_type standard -ksp_norm_type unpreconditioned
     -pc_type python -pc_python_type accel.NeuralPC
+
+The life cycle follows Firedrake's PCBase: ``setUp`` only dispatches, to ``initialize`` the first time (component,
+grid levels, transfer, session) and to ``update`` when only the operator's values changed (same matrix object,
+same non-zero state), which refreshes what depends on the values and keeps everything else.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
+import sys
 import time
 import traceback
 import warnings
@@ -13,15 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from accel.components import GridProblem, PreconditionerConfig, PreconditionerInfo
 from accel.errors import AccelError, GridError, SolverConfigError
-from accel.registry import get_registry
 from accel.runtime import RuntimeSettings
 
-from .cycle import MultilevelCycle
-from .hierarchy import auto_levels, coarse, interpolation, petsc_interpolation
-from .dm import attached_dm
+from .dm import attached_dm, nonzero_state
+from .hierarchy import plan_levels
+from .levels import GridLevels, check_level_options, smoother_factory
 from .options import FLEXIBLE_KSP, ksp_type_from_options, read_options
-from .transfer import GridTransfer, NaturalGridTransfer, dmda_grid_shape, parse_grid_option
+from .transfer import GridTransfer, dmda_grid_shape, parse_grid_option
 
 log = logging.getLogger(__name__)
 
@@ -45,40 +52,49 @@ class NeuralPCOptions:
     check_ksp: bool = True
 
 
-def _logged(method):
-    """PETSc called from C shows only 'error code -1': log the Python traceback before re-raising."""
+def _reported(method):
+    """A Python exception in a PETSc callback reaches a Python caller intact (petsc4py re-raises it there, with its
+    traceback), but a C caller sees only 'error code -1' and petsc4py prints nothing of it. So the traceback is
+    logged here only when no Python frame called into PETSc: once either way, never twice."""
 
+    @functools.wraps(method)
     def wrapper(self, pc, *args):
         try:
             return method(self, pc, *args)
         except Exception:
-            log.error("accel NeuralPC.%s failed:\n%s", method.__name__, traceback.format_exc())
+            if sys._getframe().f_back is None:  # called from C: nobody else will show the traceback
+                log.error("accel NeuralPC.%s failed:\n%s", method.__name__, traceback.format_exc())
             raise
 
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
     return wrapper
 
 
 class NeuralPC:
     """A learned preconditioner (a registered ``preconditioner`` component, DCDM by default) as a PETSc PC.
 
-    Options, all under the PC's prefix (``-{prefix}accel_...``), read in ``setFromOptions``:
+    Options, all under the PC's prefix (``-{prefix}accel_...``), read in ``setFromOptions``. Options set from
+    Python before (``accel.accelerate``, or ``ctx.opts``) are the defaults: the database overrides only the names it
+    gives. Every rank must give the same values (checked: a difference is an error on every rank).
 
     ``-accel_plugin NAME``       preconditioner component (default ``dcdm``; ``accel plugins`` lists them)
-    ``-accel_model PATH``        ONNX model; default: the shipped model for the problem's dimension (logged)
+    ``-accel_model PATH``        ONNX model; default: the component's shipped model for the problem (logged)
     ``-accel_problem NAME``      pick the shipped model trained on NAME (e.g. ``obstacles2d``)
     ``-accel_providers LIST``    ONNX Runtime providers in order, e.g. ``CUDA,CPU`` (default ``CPU``); CUDA that cannot
                                  load is an error
-    ``-accel_threads N``         ONNX Runtime threads on rank 0 (default 1)
+    ``-accel_threads N``         ONNX Runtime threads per network process (default 1)
     ``-accel_fallback PCTYPE``   PC used for the rest of the solve if the network returns NaN/Inf, with a warning
-                                 (default ``jacobi``; ``none`` makes that an error); the next solve starts with the
-                                 network again
-    ``-accel_grid NX,NY[,NZ]``   grid of a plain matrix in natural order (x fastest); not needed with a DMDA or a
-                                 transfer set by ``accel.accelerate``
+                                 (default ``jacobi``; ``none`` makes that an error); checked at set-up; the next
+                                 solve starts with the network again
+    ``-accel_check_ksp BOOL``    refuse non-flexible KSP types for a nonlinear (network-per-iteration) component, at
+                                 set-up from the options database and at every solve from the KSP (default true)
+
+    Grid components (``describe().layout == "grid"``, e.g. dcdm) only:
+
+    ``-accel_grid NX,NY[,NZ]``   grid of a plain matrix in natural order (x fastest); not needed with a DMDA (where it
+                                 must agree with it) or a transfer set by ``accel.accelerate``
     ``-accel_cycle_pre N``, ``-accel_cycle_post N``, ``-accel_cycle_omega W``
-                                 Jacobi sweeps around the network and their weight (default: as trained, from the
-                                 model's metadata; 0 and 0 give plain DCDM)
+                                 sweeps around the network and their weight (default: as trained, from the model's
+                                 metadata; 0 and 0 give plain DCDM)
     ``-accel_smoother NAME``     the sweeps around the network: ``jacobi`` (default: damped Jacobi with the cycle's
                                  omega, as trained; iteration counts independent of the number of ranks) or a PETSc PC
                                  type from ``sor``, ``icc``, ``ilu``, ``bjacobi``, ``asm`` applied as Richardson sweeps
@@ -94,148 +110,96 @@ class NeuralPC:
     ``-accel_coarse_operator K`` coarse operators: ``aggregation`` (default: Q^T A Q with piecewise-constant Q, which
                                  keeps the fine stencil's shape, the operator the network was trained on, and is cheap
                                  to form) or ``galerkin`` (P^T A P with the interpolation itself)
-    ``-accel_check_ksp BOOL``    refuse non-flexible KSP types, at set-up from the options database and at every
-                                 solve from the KSP itself (default true)
 
-    The network is nonlinear: use a flexible Krylov method (fcg, pipefcg, fgmres, gcr). Under MPI the residual is
+    A grid network is nonlinear: use a flexible Krylov method (fcg, pipefcg, fgmres, gcr). Under MPI the residual is
     gathered to rank 0, the network runs once there, and the result is scattered back, so iteration counts do not
     depend on the number of ranks. Set ``transfer`` (a GridTransfer) before set-up to map other orderings.
+
+    Matrix components (``layout == "matrix"``, e.g. gnn) run on every rank at set-up and apply a fixed linear
+    operator; with ``describe().linear`` any KSP works, plain CG included. They also serve as multigrid smoothers,
+    one context per level with the level's prefix: ``-pc_type gamg -mg_levels_pc_type python
+    -mg_levels_pc_python_type accel.NeuralPC -mg_levels_accel_plugin NAME``. Their own options are read under
+    ``-{prefix}accel_`` (see the component's docstring).
     """
 
     def __init__(self):
-        self.opts: NeuralPCOptions | None = None
-        self.transfer: GridTransfer | None = None
-        self.component_kwargs: dict = {}  # extra arguments for the component's factory (set from Python)
+        self.opts: NeuralPCOptions | None = None  # set from Python before setFromOptions: the defaults
+        self.transfer: GridTransfer | None = None  # a preset transfer (set from Python); None: built from the grid
+        self.component_options: dict = {}  # PreconditionerConfig.extra, set from Python
         self.guess_hook = None           # set from Python: (ksp, b, x) -> GuessReport, run before every solve
         self.last_guess = None
-        self._own_transfer = False       # destroy() frees the transfer
-        self._natural_transfer = False   # built by set-up from a DMDA or -accel_grid (rebuilt at every set-up)
+        self._own_transfer = False       # destroy() frees the preset transfer
         self.component = None
-        self._component_key = None
-        self.cycle: MultilevelCycle | None = None
-        self.levels = 0
-        self.interpolation = ""
+        self.info: PreconditionerInfo | None = None
+        self.grid_levels: GridLevels | None = None
         self.fallback_pc = None
         self.using_fallback = False
         self.applies = 0
         self.apply_time = 0.0
         self.transfer_time = 0.0
         self.setup_time = 0.0
+        self.setups = {"initialize": 0, "update": 0}
+        self._component_key = None
+        self._component_shape = None
+        self._built_for = None   # (options, preset transfer, DM) the parts were built for
+        self._operator = None    # the matrix the parts were built on, kept alive so its handle stays unique
+        self._structure = None   # (handle, non-zero state, sizes) of that matrix
         self._grid_in = self._grid_out = None
+        self._mpi = None
+
+    @property
+    def component_kwargs(self) -> dict:
+        """Former name of :attr:`component_options`."""
+        return self.component_options
+
+    @property
+    def levels(self) -> int:
+        """Grid levels above the network's (0 for matrix components)."""
+        return len(self.grid_levels.shapes) - 1 if self.grid_levels is not None else 0
+
+    @property
+    def interpolation(self) -> str:
+        return self.grid_levels.interpolation if self.grid_levels is not None else ""
+
+    @property
+    def cycle(self):
+        return self.grid_levels.cycle if self.grid_levels is not None else None
 
     # -- PETSc callbacks -------------------------------------------------------------------------------------------
-    @_logged
+    @_reported
     def setFromOptions(self, pc):
-        self.opts = read_options_prefixed(pc)
+        self.opts = self._read_options(pc)
 
-    @_logged
+    @_reported
     def setUp(self, pc):
         t0 = time.perf_counter()
         if self.opts is None:
-            self.opts = read_options_prefixed(pc)
-        o = self.opts
-        if o.check_ksp:
-            ksp_type = ksp_type_from_options(pc.getOptionsPrefix())
-            if ksp_type is not None and ksp_type not in FLEXIBLE_KSP:
-                raise _not_flexible(ksp_type)
-        A, _ = pc.getOperators()
-        self._destroy_solver_parts()
-        comm = A.getComm()
-        mpi = self._mpi = comm.tompi4py()
-        # Only rank 0 holds the network; every rank must agree on success before any collective call.
-        info = None
-        with _agree(mpi, "creating the preconditioner component"):
-            if comm.getRank() == 0:
-                settings = RuntimeSettings.parse(o.providers, o.threads)
-                kwargs = {"model": o.model or None, "runtime": settings, **self.component_kwargs}
-                if o.problem:
-                    kwargs["problem"] = o.problem
-                key = (o.plugin, o.model, o.problem, o.providers, o.threads, repr(sorted(self.component_kwargs)))
-                if self.component is None or key != self._component_key:
-                    self.component = get_registry().create("preconditioner", o.plugin, **kwargs)
-                    self._component_key = key
-                # else: a new operator for the same model (a Newton step, a new time step's matrix): keep the
-                # component, whose set-up below then only refreshes what depends on the operator
-        preset = self.transfer is not None and not self._natural_transfer
-        shape, dmda = (self.transfer.shape, None) if preset else self._grid(pc, A)
-        with _agree(mpi, "reading the model"):
-            if comm.getRank() == 0:
-                describe = getattr(self.component, "describe", None)
-                info = describe(len(shape)) if describe else {"cycle": getattr(self.component, "cycle", {})}
-        info = mpi.bcast(info, root=0)
-        levels = o.levels
-        if levels < 0:
-            levels = auto_levels(shape, info.get("train_grid"), info.get("grid_multiple", 1))
-        if levels and preset:
-            log.info("the preset transfer %s maps to one grid only: the network runs at the fine level",
-                     type(self.transfer).__name__)
-            levels = 0
-        interp_kind = o.interpolation or (info.get("cycle") or {}).get("interpolation", "linear")
-        if interp_kind not in ("linear", "constant"):
-            raise SolverConfigError(f"-accel_interpolation {interp_kind!r}: valid are linear, constant")
-        if o.coarse_operator not in ("galerkin", "aggregation"):
-            raise SolverConfigError(f"-accel_coarse_operator {o.coarse_operator!r}: valid are galerkin, aggregation")
-        interps, coarsening, net_shape, template = [], [], shape, A.createVecLeft()
-        try:
-            for level in range(levels):
-                rows = None
-                if level == 0 and dmda is not None:
-                    r0, r1 = template.getOwnershipRange()
-                    rows = dmda.getAO().petsc2app(np.arange(r0, r1, dtype=PETSc_int()))
-                interps.append(petsc_interpolation(interpolation(net_shape, interp_kind), template, rows))
-                if o.coarse_operator == "aggregation" and interp_kind != "constant":
-                    coarsening.append(petsc_interpolation(interpolation(net_shape, "constant"), template, rows))
-                net_shape = coarse(net_shape)
-                template.destroy()
-                template = interps[-1].createVecRight()
-            if not preset:
-                if self.transfer is not None:
-                    self.transfer.destroy()
-                self.transfer = NaturalGridTransfer(template, net_shape, dmda=dmda if levels == 0 else None)
-                self._own_transfer = self._natural_transfer = True
-        finally:
-            template.destroy()
-        cycle = info.get("cycle", {}) or {}
-        pre = o.cycle_pre if o.cycle_pre >= 0 else int(cycle.get("pre", 0))
-        post = o.cycle_post if o.cycle_post >= 0 else int(cycle.get("post", 0))
-        omega = o.cycle_omega if o.cycle_omega > 0 else float(cycle.get("omega", 0.67))
-        if pre + post < cycle.get("min_sweeps", 0):
-            for P in interps + coarsening:
-                P.destroy()
-            raise SolverConfigError(
-                f"the model works below the grid resolution and needs at least {cycle['min_sweeps']} Jacobi sweep(s) "
-                f"around it (got -accel_cycle_pre {pre} -accel_cycle_post {post}); keep the defaults from its metadata")
-        smoother = _smoother_factory(o.smoother, (pc.getOptionsPrefix() or "") + "accel_smooth_")
-        self.cycle = MultilevelCycle(A, interps, pre, post, omega, coarsening, smoother)
-        # The operator's diagonal on the network's grid: an input for models that need to see walls and obstacles.
-        net_op = self.cycle.coarsest_operator
-        diag_vec = net_op.createVecLeft()
-        net_op.getDiagonal(diag_vec)
-        diag = np.zeros(net_shape) if comm.getRank() == 0 else None
-        self.transfer.to_grid(diag_vec, diag)
-        diag_vec.destroy()
-        with _agree(mpi, "setting up the network"):
-            if comm.getRank() == 0:
-                self.component.setup(net_shape, diagonal=np.array(diag), operator=net_op)
-                view = self.transfer.grid_view()
-                # The component reads its whole input before writing, so input and output may share the view.
-                self._grid_in = view if view is not None else np.zeros(net_shape)
-                self._grid_out = view if view is not None else np.zeros(net_shape)
-        self.levels = levels
-        self.interpolation = interp_kind if levels else ""
+            self.opts = self._read_options(pc)
+        A = pc.getOperators()[1]
+        self._mpi = A.getComm().tompi4py()
+        built_for = (self.opts, id(self.transfer), _handle(attached_dm(pc)))
+        structure = _structure(A)
+        same = structure is not None and structure == self._structure and self._built_for == built_for
+        if same and self._update(pc, A):
+            kind = "update"
+        else:
+            self._initialize(pc, A)
+            kind = "initialize"
+        self._built_for, self._operator, self._structure = built_for, A, structure
         self.using_fallback = False
         self.setup_time = time.perf_counter() - t0
-        if comm.getRank() == 0:
-            log.info("neural PC ready: plugin %s, model %s, grid %s, %d level(s) above the network's grid %s, "
-                     "cycle pre=%d post=%d, %s smoother, omega=%.2f (%.3f s)", o.plugin,
-                     getattr(self.component, "model", "?"), shape, levels, net_shape, pre, post, o.smoother, omega,
-                     self.setup_time)
+        self.setups[kind] += 1
+        if self._mpi.rank == 0:
+            if kind == "initialize":
+                self._log_ready()
+            else:
+                log.info("neural PC updated for new operator values (%.3f s)", self.setup_time)
 
-    @_logged
+    @_reported
     def preSolve(self, pc, ksp, b, x):
         """Every solve: refuse a non-flexible KSP however it was set, and start again with the network."""
-        if self.opts.check_ksp and ksp.getType() not in FLEXIBLE_KSP:
-            raise _not_flexible(ksp.getType())
+        if not self.info.linear and self.opts.check_ksp:
+            _raise_agreed(self._mpi, None if ksp.getType() in FLEXIBLE_KSP else _not_flexible(ksp.getType()))
         if self.using_fallback:
             self.fallback_pc.destroy()
             self.fallback_pc = None
@@ -245,31 +209,39 @@ class NeuralPC:
             # x and clears it when the guess is no better than zero
             self.last_guess = self.guess_hook(ksp, b, x)
 
-    @_logged
+    @_reported
     def apply(self, pc, x, y):
         t0 = time.perf_counter()
-        if self.using_fallback:
+        if self.info.layout == "matrix":
+            self.component.apply(x, y)
+        elif self.using_fallback:
             self.fallback_pc.apply(x, y)
             return
-        if not self.cycle.apply(x, y, self._network):
+        elif not self.grid_levels.apply(x, y, self._network):
             self._switch_to_fallback(pc)
             self.fallback_pc.apply(x, y)
         self.applies += 1
         self.apply_time += time.perf_counter() - t0
 
-    @_logged
+    @_reported
     def applyTranspose(self, pc, x, y):
+        if self.info.layout == "matrix":
+            self.component.apply_transpose(x, y)
+            return
         # The cycle is not symmetric in general; its transpose is approximated by the cycle itself, which is what
         # flexible methods that call it (none of the recommended ones do) can use.
         self.apply(pc, x, y)
 
     def view(self, pc, viewer):
         o = self.opts or NeuralPCOptions()
-        viewer.printfASCII(f"  accel NeuralPC: plugin {o.plugin}, model {getattr(self.component, 'model', '(rank 0)')}\n")
-        if self.transfer is not None:
-            viewer.printfASCII(f"  grid {'x'.join(map(str, self.transfer.shape))}, transfer {type(self.transfer).__name__}\n")
-        if self.cycle is not None:
-            viewer.printfASCII(f"  {o.smoother} sweeps pre {self.cycle.pre} post {self.cycle.post} omega {self.cycle.omega}\n")
+        model = self.info.model if self.info is not None else "(not set up)"
+        viewer.printfASCII(f"  accel NeuralPC: plugin {o.plugin}, model {model}\n")
+        if self.grid_levels is not None:
+            shapes = " -> ".join("x".join(map(str, s)) for s in self.grid_levels.shapes)
+            viewer.printfASCII(f"  grids {shapes}, transfer {type(self.grid_levels.transfer).__name__}\n")
+            c = self.grid_levels.cycle
+            viewer.printfASCII(f"  {o.smoother} sweeps pre {c.pre} post {c.post} omega {c.omega}\n")
+        viewer.printfASCII(f"  set-ups: {self.setups['initialize']} initialize, {self.setups['update']} update\n")
         if self.applies:
             viewer.printfASCII(f"  {self.applies} applies, {1e3 * self.apply_time / self.applies:.2f} ms each\n")
         if self.using_fallback:
@@ -280,7 +252,10 @@ class NeuralPC:
 
     def destroy(self, pc):
         self._destroy_solver_parts()
-        release = getattr(self.guess_hook, "destroy", None)
+        if self.component is not None:
+            self.component.destroy()
+            self.component = None
+        release = getattr(self.guess_hook, "destroy", None)  # the hook is a plain callable or a _GuessHook
         if release is not None:
             release()
         self.guess_hook = None
@@ -288,41 +263,175 @@ class NeuralPC:
             self.transfer.destroy()
             self.transfer = None
 
-    # -- internals -------------------------------------------------------------------------------------------------
+    # -- set-up ------------------------------------------------------------------------------------------------------
+    def _read_options(self, pc) -> NeuralPCOptions:
+        """The options database over the options set in code, agreed across ranks (collective)."""
+        prefix = (pc.getOptionsPrefix() or "") + "accel_"
+        opts, error = None, None
+        try:
+            opts = read_options(NeuralPCOptions, prefix, self.opts)
+        except AccelError as exc:
+            error = exc
+        _raise_agreed(pc.getComm().tompi4py(), error)
+        _raise_agreed(pc.getComm().tompi4py(), _differing_options(pc.getComm().tompi4py(), opts, prefix))
+        return opts
+
+    def _initialize(self, pc, A):
+        """Everything, from the options: component, description, checks, then the grid levels or the matrix set-up."""
+        self._destroy_solver_parts()
+        o, mpi = self.opts, self._mpi
+        prefix = pc.getOptionsPrefix() or ""
+        shape = dmda = grid_error = None
+        with _agree(mpi, "reading the configuration"):
+            self._create_component(o, prefix)
+            try:
+                shape, dmda = self._grid(pc, A)
+            except GridError as exc:
+                grid_error = exc
+            self.info = info = self.component.describe(len(shape) if shape is not None else None)
+            if info.layout == "grid" and grid_error is not None:
+                raise grid_error
+            self._check_configuration(o, info, prefix)
+        if info.layout == "matrix":
+            with _agree(mpi, "setting up the preconditioner on the operator"):
+                self.component.initialize(A)
+            return
+        preset = self.transfer is not None
+        with _agree(mpi, "building the grid levels"):
+            shapes = plan_levels(shape, info.train_grid, info.grid_multiple, 0 if preset else o.levels)
+            if preset and o.levels > 0:
+                log.info("the preset transfer %s maps to one grid only: the network runs at its grid",
+                         type(self.transfer).__name__)
+            pre, post, omega = self._cycle_settings(o, info)
+            self.grid_levels = GridLevels(
+                A, shapes, interpolation_kind=o.interpolation or info.cycle.interpolation,
+                coarse_operator=o.coarse_operator, pre=pre, post=post, omega=omega,
+                smoother=smoother_factory(o.smoother, prefix + "accel_smooth_"), dmda=dmda, transfer=self.transfer)
+        self._set_up_network()
+
+    def _update(self, pc, A) -> bool:
+        """Only the operator's values changed: refresh what depends on them. False when the parts must be rebuilt."""
+        if self.info.layout == "matrix":
+            with _agree(self._mpi, "updating the preconditioner for new operator values"):
+                self.component.update(A)
+            return True
+        with _agree(self._mpi, "refreshing the grid levels"):
+            if not self.grid_levels.refresh():
+                return False  # decoupled rows moved: the masked transfers no longer fit
+        self._set_up_network()
+        return True
+
+    def _set_up_network(self):
+        """Initialize the grid component on its grid (once per grid shape) or update it with the new operator."""
+        levels, mpi = self.grid_levels, self._mpi
+        diagonal = levels.network_diagonal()  # collective; an input for models that see walls and obstacles
+        with _agree(mpi, "setting up the network"):
+            if mpi.rank == 0:
+                problem = GridProblem(levels.network_shape, diagonal, levels.network_operator)
+                if self._component_shape == levels.network_shape:
+                    self.component.update(problem)
+                else:
+                    self.component.initialize(problem)
+                    self._component_shape = levels.network_shape
+                view = levels.transfer.grid_view()
+                # The component reads its whole input before writing, so input and output may share the view.
+                self._grid_in = view if view is not None else np.zeros(levels.network_shape)
+                self._grid_out = view if view is not None else np.zeros(levels.network_shape)
+
+    def _create_component(self, o: NeuralPCOptions, prefix: str):
+        """The component (kept while the options that build it stay the same: a new operator reuses its session)."""
+        from accel.registry import get_registry
+
+        config = PreconditionerConfig(model=o.model or None, problem=o.problem or None,
+                                      runtime=RuntimeSettings.parse(o.providers, o.threads),
+                                      options_prefix=prefix + "accel_", extra=dict(self.component_options))
+        key = (o.plugin, config.model, config.problem, config.runtime, repr(sorted(config.extra.items())), prefix)
+        if self.component is not None and key == self._component_key:
+            return
+        if self.component is not None:
+            self.component.destroy()
+            self.component = None
+        self._component_shape = None
+        self.component = get_registry().get("preconditioner", o.plugin).load()(config)
+        self._component_key = key
+
+    def _check_configuration(self, o: NeuralPCOptions, info: PreconditionerInfo, prefix: str):
+        """Every check that needs no collective call, so a failure can be agreed before anything is built."""
+        if o.check_ksp and not info.linear:
+            ksp_type = ksp_type_from_options(prefix)
+            if ksp_type is not None and ksp_type not in FLEXIBLE_KSP:
+                raise _not_flexible(ksp_type)
+        if o.fallback != "none":
+            _check_pc_type(o.fallback)
+        if info.layout == "grid":
+            check_level_options(o.interpolation or info.cycle.interpolation, o.coarse_operator, o.smoother)
+            pre, post, _ = self._cycle_settings(o, info)
+            if pre + post < info.cycle.min_sweeps:
+                raise SolverConfigError(
+                    f"the model works below the grid resolution and needs at least {info.cycle.min_sweeps} Jacobi sweep(s) "
+                    f"around it (got -accel_cycle_pre {pre} -accel_cycle_post {post}); keep the defaults from its "
+                    "metadata")
+
+    @staticmethod
+    def _cycle_settings(o: NeuralPCOptions, info: PreconditionerInfo) -> tuple[int, int, float]:
+        c = info.cycle
+        return (o.cycle_pre if o.cycle_pre >= 0 else c.pre, o.cycle_post if o.cycle_post >= 0 else c.post,
+                o.cycle_omega if o.cycle_omega > 0 else c.omega)
+
     def _grid(self, pc, A):
-        """(C-ordered grid shape, DMDA or None) of a problem in natural or DMDA order."""
+        """(C-ordered grid shape, DMDA or None): the preset transfer's, the attached DMDA's or -accel_grid's."""
+        if self.transfer is not None:
+            return tuple(self.transfer.shape), None
         dm = attached_dm(pc)
+        given = parse_grid_option(self.opts.grid) if self.opts.grid else None
         if dm is not None and dm.getType() == "da":
-            return dmda_grid_shape(dm), dm
-        if self.opts.grid:
-            shape = parse_grid_option(self.opts.grid)
-            if int(np.prod(shape)) != A.getSize()[0]:
-                raise GridError(f"the operator has {A.getSize()[0]} rows but the grid {'x'.join(map(str, shape))} has "
-                                f"{int(np.prod(shape))} points; fix -accel_grid (NX,NY[,NZ] with x first)")
-            return shape, None
+            shape = dmda_grid_shape(dm)
+            if given is not None and given != shape:
+                raise GridError(f"-accel_grid {self.opts.grid} contradicts the attached DMDA's grid "
+                                f"{','.join(map(str, reversed(shape)))} (x first); drop -accel_grid, the DMDA gives it")
+            return shape, dm
+        if given is not None:
+            if int(np.prod(given)) != A.getSize()[0]:
+                raise GridError(f"the operator has {A.getSize()[0]} rows but the grid {'x'.join(map(str, given))} has "
+                                f"{int(np.prod(given))} points; fix -accel_grid (NX,NY[,NZ] with x first)")
+            return given, None
         raise GridError("the neural preconditioner cannot find the problem's grid: attach a DMDA to the KSP "
                         "(KSPSetDM), pass -accel_grid NX,NY[,NZ] for a matrix in natural order, or use "
                         "accel.accelerate() for a DOLFINx problem")
 
+    def _log_ready(self):
+        o = self.opts
+        if self.grid_levels is None:
+            log.info("neural PC ready: plugin %s (matrix layout), model %s, %s (%.3f s)", o.plugin, self.info.model,
+                     "linear: any KSP" if self.info.linear else "nonlinear", self.setup_time)
+            return
+        c = self.grid_levels.cycle
+        log.info("neural PC ready: plugin %s, model %s, grid %s, %d level(s) above the network's grid %s, "
+                 "cycle pre=%d post=%d, %s smoother, omega=%.2f (%.3f s)", o.plugin, self.info.model,
+                 self.grid_levels.shapes[0], self.levels, self.grid_levels.network_shape, c.pre, c.post, o.smoother,
+                 c.omega, self.setup_time)
+
+    # -- the network inside the cycle ---------------------------------------------------------------------------------
     def _network(self, res, c) -> bool:
         t0 = time.perf_counter()
-        self.transfer.to_grid(res, self._grid_in)
+        transfer = self.grid_levels.transfer
+        transfer.to_grid(res, self._grid_in)
         ok = True
         t1 = time.perf_counter()
         if self._grid_in is not None:
             self.component.apply(self._grid_in, self._grid_out)
             ok = bool(np.isfinite(self._grid_out.sum()))  # NaN/Inf anywhere make the sum non-finite; no temporary
         t2 = time.perf_counter()
-        ok = self._mpi.bcast(ok, root=0)
+        ok = self._mpi.bcast(ok, root=0)  # every rank takes the same branch below
         if ok:
-            self.transfer.from_grid(self._grid_out, c, res)
+            transfer.from_grid(self._grid_out, c, res)
         self.transfer_time += (t1 - t0) + (time.perf_counter() - t2)
         return ok
 
     def _switch_to_fallback(self, pc):
         from petsc4py import PETSc
 
-        kind = self.opts.fallback
+        kind = self.opts.fallback  # the same on every rank (agreed when read), as is the bcast flag that led here
         if kind == "none":
             raise AccelError("the network returned NaN/Inf and -accel_fallback is none; retrain or check the input, "
                              "or set -accel_fallback jacobi")
@@ -331,45 +440,56 @@ class NeuralPC:
         warnings.warn(message, RuntimeWarning, stacklevel=2)
         A, P = pc.getOperators()
         fb = PETSc.PC().create(comm=pc.getComm())
-        try:
-            fb.setType(kind)
-        except PETSc.Error as exc:
-            fb.destroy()
-            raise AccelError(f"-accel_fallback {kind!r} is not a PETSc PC type") from exc
+        fb.setType(kind)  # checked at set-up
         fb.setOperators(A, P)
         fb.setUp()
         self.fallback_pc = fb
         self.using_fallback = True
 
     def _destroy_solver_parts(self):
-        if self.cycle is not None:
-            self.cycle.destroy()
-            self.cycle = None
+        if self.grid_levels is not None:
+            self.grid_levels.destroy()
+            self.grid_levels = None
         if self.fallback_pc is not None:
             self.fallback_pc.destroy()
             self.fallback_pc = None
         self.using_fallback = False
+        self._built_for = self._operator = self._structure = None
+        self._grid_in = self._grid_out = None
 
     # -- statistics --------------------------------------------------------------------------------------------------
     def stats(self) -> dict:
-        """Times in seconds, summed over applies since set-up (rank 0 holds the network figures)."""
-        comp = self.component
+        """Times in seconds, summed over applies since set-up (rank 0 holds the network figures of grid components)."""
+        comp = self.component.stats() if self.component is not None else None
         return {
             "applies": self.applies,
             "levels": self.levels,
             "interpolation": self.interpolation,
             "setup": self.setup_time,
             "apply": self.apply_time,
-            "network": getattr(comp, "ort_time", 0.0),
-            "copies": getattr(comp, "copy_time", 0.0),
+            "network": comp.network_time if comp else 0.0,
+            "copies": comp.copy_time if comp else 0.0,
+            "network_setup": comp.setup_time if comp else 0.0,
             "gather_scatter": self.transfer_time,
-            "smoothing": self.cycle.smooth_time if self.cycle else 0.0,
+            "smoothing": self.grid_levels.smooth_time if self.grid_levels is not None else 0.0,
         }
 
 
+# -- agreement across ranks ------------------------------------------------------------------------------------------
+def _raise_agreed(mpi, error: Exception | None) -> None:
+    """Collective: raise on every rank if any rank has an error (each its own; the others the first one's message,
+    naming its rank), so no rank is left waiting in a collective call that a failed one never makes."""
+    messages = mpi.allgather(None if error is None else str(error))
+    if error is not None:
+        raise error
+    for rank, message in enumerate(messages):
+        if message is not None:
+            raise AccelError(f"the neural preconditioner failed on rank {rank}: {message}")
+
+
 class _agree:
-    """Run a block on the ranks that have work in it, then make every rank raise if any rank failed, so no rank is
-    left waiting in a collective call that the failed one never makes."""
+    """Run a block on the ranks that have work in it, then make every rank raise if any rank failed (see
+    :func:`_raise_agreed`)."""
 
     def __init__(self, mpi, what: str):
         self.mpi, self.what = mpi, what
@@ -378,13 +498,53 @@ class _agree:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        failed = self.mpi.allgather(None if exc is None else f"{type(exc).__name__}: {exc}")
+        if exc is not None and not isinstance(exc, Exception):
+            return False  # KeyboardInterrupt and the like: no agreement
+        messages = self.mpi.allgather(None if exc is None else f"{type(exc).__name__}: {exc}")
         if exc is not None:
             return False  # re-raise the original exception on the rank that failed
-        bad = [f for f in failed if f is not None]
-        if bad:
-            raise AccelError(f"neural preconditioner set-up failed on another rank while {self.what}: {bad[0]}")
+        for rank, message in enumerate(messages):
+            if message is not None:
+                raise AccelError(f"the neural preconditioner failed on rank {rank} while {self.what}: {message}")
         return False
+
+
+def _differing_options(mpi, opts: NeuralPCOptions, prefix: str) -> SolverConfigError | None:
+    """An error naming the first option whose value differs between ranks, or None (collective)."""
+    everyone = mpi.allgather(opts)
+    for f in dataclasses.fields(NeuralPCOptions):
+        values = [getattr(o, f.name) for o in everyone]
+        if any(v != values[0] for v in values):
+            per_rank = ", ".join(f"{v!r} on rank {r}" for r, v in enumerate(values))
+            return SolverConfigError(f"-{prefix}{f.name} differs between ranks ({per_rank}); give every rank the "
+                                     "same options")
+    return None
+
+
+def _structure(A) -> tuple | None:
+    """What identifies an operator's non-zero structure: the object, its non-zero state and its sizes (None where
+    PETSc does not tell the state: every set-up then initializes)."""
+    state = nonzero_state(A)
+    return None if state is None else (A.handle, state, A.getSizes())
+
+
+def _handle(obj) -> int | None:
+    return None if obj is None else obj.handle
+
+
+def _check_pc_type(kind: str) -> None:
+    """Raise SolverConfigError unless PETSc can make a PC of type ``kind`` (the NaN/Inf fallback)."""
+    from petsc4py import PETSc
+
+    pc = PETSc.PC().create(comm=PETSc.COMM_SELF)
+    try:
+        pc.setType(kind)
+    except PETSc.Error:
+        valid = sorted(v for k, v in vars(PETSc.PC.Type).items() if not k.startswith("_") and isinstance(v, str))
+        raise SolverConfigError(f"-accel_fallback {kind!r} is not a PETSc PC type; valid: none, "
+                                f"{', '.join(valid)}") from None
+    finally:
+        pc.destroy()
 
 
 def _not_flexible(ksp_type: str) -> SolverConfigError:
@@ -392,43 +552,3 @@ def _not_flexible(ksp_type: str) -> SolverConfigError:
         f"KSP type {ksp_type!r} cannot use the neural preconditioner: a network is a nonlinear preconditioner and "
         f"non-flexible Krylov methods stall with it. Use one of {', '.join(FLEXIBLE_KSP)} (DCDM: -ksp_type fcg "
         f"-ksp_fcg_mmax 2 -ksp_fcg_truncation_type standard -ksp_norm_type unpreconditioned)")
-
-
-SMOOTHERS = ("jacobi", "sor", "icc", "ilu", "bjacobi", "asm")
-
-
-def _smoother_factory(name: str, prefix: str):
-    """None for the built-in damped Jacobi, else a function making a set-up PETSc PC of type ``name`` on an
-    operator, configured from the options database under ``prefix`` (one per grid level)."""
-    if name not in SMOOTHERS:
-        raise SolverConfigError(f"-accel_smoother {name!r} is not supported; valid: {', '.join(SMOOTHERS)}")
-    if name == "jacobi":
-        return None
-
-    def make(op):
-        from petsc4py import PETSc
-
-        sm = PETSc.PC().create(comm=op.getComm())
-        try:
-            sm.setOptionsPrefix(prefix)
-            sm.setType(name)
-            sm.setOperators(op, op)
-            sm.setFromOptions()
-            sm.setUp()
-        except PETSc.Error as exc:
-            sm.destroy()
-            raise SolverConfigError(f"-accel_smoother {name}: PETSc could not set it up on a "
-                                    f"{op.getType()} operator ({exc}); under MPI use sor, bjacobi or asm") from exc
-        return sm
-
-    return make
-
-
-def PETSc_int():
-    from petsc4py import PETSc
-
-    return PETSc.IntType
-
-
-def read_options_prefixed(pc) -> NeuralPCOptions:
-    return read_options(NeuralPCOptions, (pc.getOptionsPrefix() or "") + "accel_")

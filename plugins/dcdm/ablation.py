@@ -6,7 +6,7 @@ Every benchmark of the neural preconditioner has a row for each, so the table sh
   working resolution (half the grid) and an exact sparse LU of the Galerkin coarse matrix.
 * ``twogrid-none``: no coarse correction at all: only the Jacobi sweeps of the cycle remain.
 
-They act on the operator of the grid the network would see (the PC passes it to ``setup``), in serial only: the
+They act on the operator of the grid the network would see (the PC passes it to ``initialize``), in serial only: the
 exact coarse solve gathers nothing across ranks. Use ``-accel_levels`` to put them at the same level as the network.
 """
 from __future__ import annotations
@@ -14,45 +14,66 @@ from __future__ import annotations
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from accel.errors import GridError
+from accel.components import (CycleSettings, GridProblem, PreconditionerConfig, PreconditionerInfo,
+                              PreconditionerStats)
+from accel.errors import GridError, SolverConfigError
 from accel.integrations.petsc.hierarchy import interpolation
 
-CYCLE = {"pre": 2, "post": 2, "omega": 0.67}
+CYCLE = CycleSettings(pre=2, post=2, omega=0.67)
 
 
-class TwoGridExact:
+class _Ablation:
+    """The contract's life cycle for a classical part in the network's place (no model, no options)."""
+
+    model = ""
+
+    def __init__(self, config: PreconditionerConfig = PreconditionerConfig()):
+        if config.extra:
+            raise SolverConfigError(f"the {type(self).__name__} ablation takes no component options; got "
+                                    f"{', '.join(sorted(config.extra))}")
+        self._stats = PreconditionerStats()
+
+    def describe(self, dim: int | None) -> PreconditionerInfo:
+        return PreconditionerInfo(layout="grid", linear=False, model=self.model, cycle=CYCLE)
+
+    def update(self, problem: GridProblem) -> None:
+        self.initialize(problem)
+
+    def stats(self) -> PreconditionerStats:
+        return self._stats
+
+    def destroy(self) -> None:
+        pass
+
+
+class TwoGridExact(_Ablation):
     """c = P (P^T A P)^-1 P^T r: the exact coarse solve the network approximates."""
 
-    cycle = CYCLE
     model = "(exact coarse LU)"
 
-    def __init__(self, **_ignored):
-        self.ort_time = self.copy_time = 0.0
-
-    def setup(self, shape, operator=None, **info):
+    def initialize(self, problem: GridProblem) -> None:
+        operator = problem.operator
         if operator is None or operator.getComm().getSize() != 1:
             raise GridError("the twogrid-exact ablation needs the operator on one process (run it serially)")
         indptr, indices, data = operator.getValuesCSR()
         matrix = sp.csr_matrix((data, indices, indptr), shape=operator.getSize())
-        self.P = interpolation(shape)
+        self.P = interpolation(tuple(problem.shape))
         coarse = (self.P.T @ matrix @ self.P).tocsc()
         self.lu = splu(coarse)
 
     def apply(self, r, out):
         out[...] = (self.P @ self.lu.solve(self.P.T @ r.ravel())).reshape(out.shape)
+        self._stats.applies += 1
 
 
-class TwoGridNone:
+class TwoGridNone(_Ablation):
     """No coarse correction (returns r itself, which the cycle's line search turns into one more Jacobi-like step)."""
 
-    cycle = CYCLE
     model = "(none)"
 
-    def __init__(self, **_ignored):
-        self.ort_time = self.copy_time = 0.0
-
-    def setup(self, shape, **info):
+    def initialize(self, problem: GridProblem) -> None:
         pass
 
     def apply(self, r, out):
         out[...] = r
+        self._stats.applies += 1

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from accel import modelmeta
-from accel.errors import ModelError
+from accel.components import CycleSettings, GridProblem, PreconditionerConfig, PreconditionerInfo, PreconditionerStats
+from accel.errors import ModelError, SolverConfigError
 from accel.registry import get_registry
 from accel.runtime import ModelSession, RuntimeSettings
 
@@ -46,69 +47,90 @@ def default_model(dim: int, problem: str | None = None) -> Path:
 
 
 class DCDMPreconditioner:
-    """Maps a residual grid r to |r| NN(r/|r|) with one ONNX Runtime call into persistent bound buffers."""
+    """Maps a residual grid r to |r| NN(r/|r|) with one ONNX Runtime call into persistent bound buffers.
 
-    def __init__(self, model: str | Path | None = None, runtime: RuntimeSettings = RuntimeSettings(),
-                 problem: str | None = None):
-        self.model = Path(model) if model else None
-        self.runtime = runtime
-        self.problem = problem
+    A :class:`accel.components.GridPreconditioner`: built by ``DCDMPreconditioner(config)``; ``initialize`` opens the
+    session for a grid shape, ``update`` only refreshes the operator's diagonal (an input of the obstacle models).
+    It reads no options of its own.
+    """
+
+    def __init__(self, config: PreconditionerConfig = PreconditionerConfig()):
+        self.config = config
+        self.model = Path(config.model) if config.model else None
+        self.runtime = config.runtime if config.runtime is not None else RuntimeSettings()
+        self.problem = config.problem
+        if config.extra:
+            raise SolverConfigError(f"the dcdm preconditioner takes no component options; got "
+                                    f"{', '.join(sorted(config.extra))}")
         self.session: ModelSession | None = None
-        self.ort_time = 0.0
-        self.copy_time = 0.0
-        self.applies = 0
+        self.shape: tuple[int, ...] | None = None
+        self._stats = PreconditionerStats()
 
     @property
     def meta(self) -> modelmeta.ModelMeta:
         return self.session.meta
 
     @staticmethod
-    def _cycle(meta) -> dict:
+    def _cycle(meta) -> CycleSettings:
         cycle = dict(meta.settings.get("cycle", {}))
-        # a network working below the grid resolution cannot represent the highest frequencies: sweeps must
-        cycle["min_sweeps"] = 1 if meta.settings.get("fine_pool", 1) > 1 else 0
-        return cycle
+        return CycleSettings(pre=int(cycle.get("pre", 0)), post=int(cycle.get("post", 0)),
+                             omega=float(cycle.get("omega", 0.67)),
+                             interpolation=str(cycle.get("interpolation", "linear")),
+                             # a network working below the grid resolution cannot represent the highest
+                             # frequencies: sweeps must
+                             min_sweeps=1 if meta.settings.get("fine_pool", 1) > 1 else 0)
 
-    def describe(self, dim: int) -> dict:
+    def describe(self, dim: int | None) -> PreconditionerInfo:
         """What the PC needs before set-up: the training grid and grid multiple (to build levels down to the grid
-        the network knows) and the cycle the network was trained in. Reads the metadata only."""
+        the network knows) and the cycle the network was trained in. Reads the metadata only. ``dim`` None (no grid
+        found): only the layout, for the PC to report the missing grid."""
+        if dim is None:
+            return PreconditionerInfo(layout="grid", linear=False, model=str(self.model or ""))
         self._resolve(dim)
         meta = modelmeta.read(self.model)
         meta.check_plugin("dcdm", str(self.model))
-        if meta.dim != dim:
-            meta.check_grid((0,) * dim, str(self.model))  # raises the dimension error
-        return {"train_grid": tuple(meta.train_grid), "grid_multiple": int(meta.grid_multiple),
-                "cycle": self._cycle(meta)}
+        _check_dim(meta, dim, self.model)
+        return PreconditionerInfo(layout="grid", linear=False, model=str(self.model), train_grid=tuple(meta.train_grid),
+                                  grid_multiple=int(meta.grid_multiple), cycle=self._cycle(meta))
 
     def _resolve(self, dim: int) -> None:
         if self.model is None:
             self.model = default_model(dim, self.problem)
             log.info("no model given: using shipped %s for %dD problems", self.model.name, dim)
+        elif self.model.is_dir():
+            raise ModelError(f"the model {self.model} is a directory; pass the .onnx file (e.g. "
+                             f"{self.model / 'model.onnx'}) or omit the model to use the shipped one")
 
-    def setup(self, shape: tuple[int, ...], **info) -> None:
-        if self.session is not None and self.shape == tuple(shape):
-            self._set_diagonal(info.get("diagonal"))  # same network and grid, new operator: no new session
-            return
+    def initialize(self, problem: GridProblem) -> None:
+        t0 = time.perf_counter()
+        shape = tuple(problem.shape)
         self._resolve(len(shape))
-        self.session = ModelSession(self.model, self.runtime)
+        if self.session is None:
+            self.session = ModelSession(self.model, self.runtime)
         m = self.session.meta
         m.check_plugin("dcdm", str(self.model))
-        if len(shape) != m.dim:
-            m.check_grid(shape, str(self.model))  # raises the dimension error
+        _check_dim(m, len(shape), self.model)
         if self.problem is not None and m.problem != self.problem:
             raise ModelError(f"{self.model} was trained on {m.problem!r}, not {self.problem!r}")
         mult = m.grid_multiple
         padded = tuple(max(m.min_grid, -(-n // mult) * mult) for n in shape)
-        if padded != tuple(shape):
+        if padded != shape:
             log.info("grid %s padded to %s (the network takes multiples of %d)", shape, padded, mult)
-        self.shape, self.padded = tuple(shape), padded
+        self.shape, self.padded = shape, padded
         self._crop = tuple(slice(0, n) for n in shape)
         self._inputs = m.settings.get("inputs", ["residual"])
         self._in = np.zeros((1, len(self._inputs), *padded), np.float32)
-        self._set_diagonal(info.get("diagonal"))
+        self._set_diagonal(problem.diagonal)
         self._out = np.zeros((1, 1, *padded), np.float32)
         self.session.bind(self._in, self._out)
         self.session.warm_up(self._in.shape)
+        self._stats = PreconditionerStats(setup_time=time.perf_counter() - t0)
+
+    def update(self, problem: GridProblem) -> None:
+        """Same network and grid, new operator values: no new session, only the diagonal input."""
+        t0 = time.perf_counter()
+        self._set_diagonal(problem.diagonal)
+        self._stats = PreconditionerStats(setup_time=time.perf_counter() - t0)
 
     def _set_diagonal(self, diagonal) -> None:
         if "diagonal" not in self._inputs:
@@ -132,6 +154,21 @@ class DCDMPreconditioner:
         t2 = time.perf_counter()
         np.multiply(self._out[0, 0][self._crop], scale, out=out, casting="same_kind")
         t3 = time.perf_counter()
-        self.ort_time += t2 - t1
-        self.copy_time += (t1 - t0) + (t3 - t2)
-        self.applies += 1
+        s = self._stats
+        s.network_time += t2 - t1
+        s.copy_time += (t1 - t0) + (t3 - t2)
+        s.applies += 1
+
+    def stats(self) -> PreconditionerStats:
+        return self._stats
+
+    def destroy(self) -> None:
+        self.session = None
+        self.shape = None
+
+
+def _check_dim(meta: modelmeta.ModelMeta, dim: int, model) -> None:
+    if meta.dim != dim:
+        raise ModelError(f"{model} was trained for {meta.dim}D problems ({meta.problem}) but the problem is {dim}D; "
+                         f"pass a {dim}D model with -accel_model (model= in accelerate) or omit it to use the "
+                         "shipped one")
