@@ -8,7 +8,7 @@ other documented layouts), ``dtype`` ("float32"), ``problem`` (the training prob
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,33 @@ class ModelMeta:
     settings: dict[str, Any] = field(default_factory=dict)
     format: int = FORMAT
 
+    def __post_init__(self):
+        """Refuse values no exporter writes (a hand-edited or crafted file), with the field named: every check
+        below relies on them (a zero grid multiple would divide by zero, a text dimension compare wrongly)."""
+        def bad(name, want):
+            raise ModelError(f"accel metadata field {name!r} is {getattr(self, name)!r}; expected {want}")
+
+        def positive(v):
+            return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+        if not positive(self.format):
+            bad("format", "a positive integer")
+        if self.format > FORMAT:
+            raise ModelError(f"accel metadata format {self.format} is newer than this accel reads ({FORMAT}); "
+                             "upgrade accel")
+        for name in ("plugin", "component", "layout", "problem", "dtype", "recipe", "accel_version"):
+            if not isinstance(getattr(self, name), str):
+                bad(name, "a string")
+        for name in ("dim", "grid_multiple", "min_grid"):
+            if not positive(getattr(self, name)):
+                bad(name, "a positive integer")
+        self.train_grid = tuple(self.train_grid) if isinstance(self.train_grid, (list, tuple)) else self.train_grid
+        if not isinstance(self.train_grid, tuple) or not all(map(positive, self.train_grid)) or \
+                len(self.train_grid) not in (0, self.dim):
+            bad("train_grid", f"empty or {self.dim} positive integers (one per dimension)")
+        if not isinstance(self.settings, dict):
+            bad("settings", "an object")
+
     def to_json(self) -> str:
         d = dict(self.__dict__)
         d["train_grid"] = list(self.train_grid)
@@ -41,12 +68,25 @@ class ModelMeta:
 
     @classmethod
     def from_json(cls, text: str, source: str = "model") -> "ModelMeta":
+        fix = "re-export the model with its recipe"
         try:
             d = json.loads(text)
-            d["train_grid"] = tuple(d.get("train_grid", ()))
+        except ValueError as exc:
+            raise ModelError(f"{source}: accel metadata is not JSON ({exc}); {fix}") from exc
+        if not isinstance(d, dict):
+            raise ModelError(f"{source}: accel metadata is a JSON {type(d).__name__}, not an object; {fix}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ModelError(f"{source}: accel metadata has unknown fields {', '.join(unknown)}; {fix}")
+        missing = sorted(f.name for f in fields(cls) if f.name not in d and f.default is MISSING
+                         and f.default_factory is MISSING)
+        if missing:
+            raise ModelError(f"{source}: accel metadata lacks the fields {', '.join(missing)}; {fix}")
+        try:
             return cls(**d)
-        except (ValueError, TypeError) as exc:
-            raise ModelError(f"{source}: accel metadata is unreadable ({exc}); re-export the model with its recipe") from exc
+        except ModelError as exc:
+            raise ModelError(f"{source}: {exc}; {fix}") from None
 
     # -- checks ----------------------------------------------------------------------------------------------------
     def check_grid(self, shape: tuple[int, ...], source: str = "model") -> None:
@@ -86,13 +126,22 @@ def read_from_session_meta(custom: dict[str, str], source: str) -> ModelMeta:
     return ModelMeta.from_json(custom[_KEY], source)
 
 
+def check_model_file(path: str | Path, hint: str = "") -> Path:
+    """``path`` as a Path when it is an existing file; else ModelError saying whether it is a directory or absent
+    (``hint``: how to fix it, appended)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"model path {path} is a directory, not an .onnx file{'; ' + hint if hint else ''}")
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist{'; ' + hint if hint else ''}")
+    return path
+
+
 def read(onnx_path: str | Path) -> ModelMeta:
     """Read the metadata of an ONNX file without building a session."""
     import onnxruntime as ort
 
-    path = Path(onnx_path)
-    if not path.is_file():
-        raise ModelError(f"model file {path} does not exist")
+    path = check_model_file(onnx_path)
     try:
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AccelError, ModelError
-from .modelmeta import ModelMeta, read_from_session_meta
+from .modelmeta import ModelMeta, check_model_file, read_from_session_meta
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,8 @@ class ModelSession:
 
         self.path = Path(path)
         self.settings = settings
-        if not self.path.is_file():
-            raise ModelError(f"model file {self.path} does not exist; pass an existing .onnx file or omit the "
-                             "model option to use a shipped one ('accel plugins' lists them)")
+        check_model_file(self.path, "pass an existing .onnx file or omit the model option to use a shipped one "
+                                    "('accel plugins' lists them)")
         so = ort.SessionOptions()
         so.intra_op_num_threads = settings.threads
         so.inter_op_num_threads = 1

@@ -99,7 +99,7 @@ def _hidden_features(checkpoint):
     """a -> the FNO's last hidden layer (C, H, W) for ``a`` (torch; the refit study only)."""
     import torch
 
-    from accel.plugins.neural_operator.models import load_checkpoint
+    from accel.plugins.neural_operator.checkpoint import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint)
     model.eval()

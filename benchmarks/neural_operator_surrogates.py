@@ -36,7 +36,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     from accel.plugins.neural_operator.finetune import FinetuneConfig, finetune
-    from accel.plugins.neural_operator.models import load_checkpoint
+    from accel.plugins.neural_operator.checkpoint import load_checkpoint
     from accel.plugins.neural_operator.surrogate import Surrogate
     from accel.plugins.neural_operator.train import load_pairs
 

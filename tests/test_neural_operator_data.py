@@ -176,7 +176,7 @@ def test_rollout_model_trains_on_two_data_sets_and_beats_persistence(tmp_path, c
     assert main(["train", "fno", "--data", sets[0], sets[0], *common, "--epochs", "1"]) == 2
     assert "share a seed" in capsys.readouterr().err
     assert main(["train", "fno", "--data", *sets, *common, "--unroll", "2", "--epochs", "25"]) == 0
-    ck = torch.load(tmp_path / "ar.pt", weights_only=False)
+    ck = torch.load(tmp_path / "ar.pt", weights_only=True)
     assert ck["name"] == "arfno" and ck["info"]["n_train"] == 12 and ck["info"]["unroll"] == 2
     w = store.load(sets[1], "navier_stokes")[0]["w"][-4:]
     truth, last = w[:, 3:8], w[:, 2:3]

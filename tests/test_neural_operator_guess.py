@@ -79,13 +79,20 @@ def test_energy_loss_is_the_operators_energy_norm_and_darcy_only(trained, tmp_pa
 
 def test_finetune_lowers_the_residual_and_reports_l2(trained, tmp_path, capsys):
     data, out = trained
-    report = tmp_path / "ft.json"
+    report = tmp_path / "ft.jsonl"
     assert main(["finetune", "--checkpoint", str(out.with_suffix(".pt")), "--data", str(data), "--samples", "2",
-                 "--iterations", "20", "--lr", "3e-3", "--json", str(report)]) == 0
-    assert "relative L2 on 2 held-out samples" in capsys.readouterr().out
-    r = json.loads(report.read_text())
-    for s in r["samples"]:
+                 "--iterations", "20", "--lr", "3e-3", "--jsonl", str(report)]) == 0
+    captured = capsys.readouterr()
+    assert "relative L2 on 2 held-out samples" in captured.out
+    assert "sample 1/2: relative L2" in captured.out + captured.err  # reported as each sample finishes
+    *samples, last = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [s["index"] for s in samples] == [0, 1] and last["summary"]["samples"] == 2
+    for s in samples:
         assert s["modes_after"] == [6, 6] and s["residual_after"] < s["residual_before"]
+    # the report is a user's file too: a second run does not overwrite it without --force
+    assert main(["finetune", "--checkpoint", str(out.with_suffix(".pt")), "--data", str(data), "--samples", "1",
+                 "--iterations", "1", "--jsonl", str(report)]) == 2
+    assert "ft.jsonl already exists; pass --force" in capsys.readouterr().err
 
 
 def test_finetune_refuses_data_of_another_family(trained, tmp_path, capsys):
@@ -262,7 +269,7 @@ def test_training_resumes_from_a_checkpoint(trained, tmp_path):
     first = modelmeta.read(out.with_suffix(".onnx")).settings["test_rel_l2"]
     assert main(["train", "fno", "--data", str(data), "--out", str(tmp_path / "more"), "--resume",
                  str(out.with_suffix(".pt")), "--epochs", "3", "--batch", "8", "--n-test", "8", "--lr", "1e-3"]) == 0
-    ck = torch.load(tmp_path / "more.pt", weights_only=False)
+    ck = torch.load(tmp_path / "more.pt", weights_only=True)
     assert ck["config"]["width"] == 8 and ck["config"]["modes"] == (4, 4)
     assert ck["info"]["test_rel_l2"] < first * 1.1  # continues from the trained weights, not from scratch
 
@@ -302,7 +309,7 @@ def test_navier_stokes_example_reports_the_rollout_error(capsys, tmp_path):
 def test_shipped_models_rebuild_in_torch_from_their_onnx_weights(name, shape):
     import torch
 
-    from accel.plugins.neural_operator.models import load_checkpoint
+    from accel.plugins.neural_operator.checkpoint import load_checkpoint
     from accel.plugins.neural_operator.surrogate import Surrogate
 
     model, info = load_checkpoint(name)  # no .pt is shipped: the weights come from the ONNX initializers
@@ -319,10 +326,10 @@ def test_finetune_command_refines_the_shipped_darcy_model(tmp_path, capsys):
     data = tmp_path / "d64.npz"
     assert main(["data", "darcy", "--n", "2", "--grid", "64", "--kind", "lognormal", "--seed", "91",
                  "--out", str(data)]) == 0
-    report = tmp_path / "ft.json"
+    report = tmp_path / "ft.jsonl"
     assert main(["finetune", "--checkpoint", "darcy_fno", "--data", str(data), "--samples", "1",
-                 "--iterations", "15", "--json", str(report)]) == 0
-    (s,) = json.loads(report.read_text())["samples"]
+                 "--iterations", "15", "--jsonl", str(report)]) == 0
+    s, _ = [json.loads(line) for line in report.read_text().splitlines()]
     assert s["modes_before"] == [12, 12] and s["modes_after"] == [18, 18]
     assert s["residual_after"] < 0.5 * s["residual_before"]
 

@@ -260,32 +260,3 @@ def build_model(name: str, **config) -> nn.Module:
         return cls.from_config(**config) if hasattr(cls, "from_config") else cls(**config)
     except TypeError as exc:
         raise AccelError(f"bad config for model {name!r}: {exc}") from exc
-
-
-def save_checkpoint(model: nn.Module, path, /, **info) -> None:
-    """Save weights with the name and config needed to rebuild the model, plus free-form ``info``."""
-    torch.save({"name": model.kind, "config": model.config, "state_dict": model.state_dict(), "info": info}, path)
-
-
-def load_checkpoint(path) -> tuple[nn.Module, dict]:
-    """The model and its training info from a ``.pt`` checkpoint, an exported ``.onnx`` file or the name of a shipped
-    model (the last two rebuilt from the ONNX weights; see ``export.import_onnx``)."""
-    from pathlib import Path
-
-    path = Path(path)
-    if path.suffix == ".onnx" or (path.suffix != ".pt" and not path.exists()):  # an exported file or a shipped name
-        from .export import import_onnx
-        from .surrogate import resolve_model
-
-        return import_onnx(resolve_model(path))
-    if not path.is_file():
-        raise AccelError(f"checkpoint {path} does not exist; create it with 'accel train fno ...'")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        model = build_model(ckpt["name"], **ckpt["config"])
-        model.load_state_dict(ckpt["state_dict"])
-    except AccelError:
-        raise
-    except Exception as exc:
-        raise AccelError(f"checkpoint {path} is unreadable ({exc}); re-create it with 'accel train fno ...'") from exc
-    return model.eval(), ckpt.get("info", {})

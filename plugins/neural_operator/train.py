@@ -20,8 +20,10 @@ from pathlib import Path
 import torch
 
 from accel.errors import AccelError
+from accel.files import atomic_output, refuse_existing
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data import store
-from .models import build_model, save_checkpoint
+from .models import build_model
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,12 @@ class TrainConfig:
     model_name: str = ""  # "" : the family's default (fno2d for darcy, sfno for navier_stokes)
     unroll: int = 1  # arfno: snapshots predicted (autoregressively) per training example
     loss: str = "l2"  # "l2" or, for darcy, "energy" (see FAMILY_LOSSES)
+    force: bool = False  # replace existing OUT.pt / OUT.onnx
+
+    def outputs(self) -> tuple[Path, Path]:
+        """The checkpoint and the ONNX file this run writes."""
+        out = Path(self.out)
+        return out.with_suffix(".pt"), out.with_suffix(".onnx")
 
 
 class _PairExamples:
@@ -168,7 +176,11 @@ def evaluate(model, x, y, batch: int = 20) -> float:
 
 
 def train(cfg: TrainConfig, progress=None) -> dict:
-    """Train, hold out, save ``out.pt`` and export ``out.onnx``; returns a summary (errors, times, paths)."""
+    """Train, hold out, save ``out.pt`` and export ``out.onnx``; returns a summary (errors, times, paths).
+
+    Existing outputs are refused before any work unless ``cfg.force``; both files appear together, only when the
+    run succeeds. ``progress(epoch, mean_loss)`` is called after every epoch."""
+    refuse_existing(*cfg.outputs(), force=cfg.force)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     x, y, info = load_pairs(cfg.data, cfg.in_frames, cfg.out_frames)
@@ -192,8 +204,6 @@ def train(cfg: TrainConfig, progress=None) -> dict:
         model_cfg.setdefault("in_frames", cfg.in_frames)
         model_cfg.setdefault("out_frames", cfg.out_frames)
     if cfg.resume:
-        from .models import load_checkpoint
-
         model, prev = load_checkpoint(cfg.resume)
         if prev.get("family") not in (None, family):
             raise AccelError(f"{cfg.resume} was trained on {prev['family']!r} data, not {family!r}")
@@ -228,19 +238,19 @@ def train(cfg: TrainConfig, progress=None) -> dict:
             progress(epoch + 1, history[-1])
     train_time = time.perf_counter() - t0
     test_err = evaluate(model, xte, yte)
-    out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     grid = tuple(x.shape[-2:])
     summary = {"family": family, "model": model.kind, "unroll": cfg.unroll, "loss": cfg.loss, "config": model.config,
                "n_train": n_train, "n_test": cfg.n_test, "epochs": cfg.epochs, "train_loss": history[-1], "test_rel_l2": test_err,
                "train_seconds": train_time, "grid": list(grid), "train_grid": list(xtr.shape[-2:]),
                "data": str(cfg.data)}
-    save_checkpoint(model, out.with_suffix(".pt"), **summary, data_params=info["params"])
     from .export import export_onnx
 
-    onnx_path = export_onnx(model, out.with_suffix(".onnx"), problem=family, recipe=cfg.recipe,
-                            settings={"train_grid": list(xtr.shape[-2:]), "test_rel_l2": test_err,
-                                      "data_params": info["params"]})
+    pt, onnx_path = cfg.outputs()
+    with atomic_output(pt, onnx_path, force=cfg.force) as (tmp_pt, tmp_onnx):
+        save_checkpoint(model, tmp_pt, **summary, data_params=info["params"])
+        export_onnx(model, tmp_onnx, problem=family, recipe=cfg.recipe,
+                    settings={"train_grid": list(xtr.shape[-2:]), "test_rel_l2": test_err,
+                              "data_params": info["params"]})
     summary["onnx"] = str(onnx_path)
-    summary["checkpoint"] = str(out.with_suffix(".pt"))
+    summary["checkpoint"] = str(pt)
     return summary

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from accel.errors import AccelError
+from accel.files import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -48,33 +49,41 @@ def command_for(family: str, params: dict, out) -> str:
     return f"accel data {family} {args} --out {paths(out)[0]}"
 
 
+def describes(out, family: str, params: dict) -> bool:
+    """True when ``out``'s description names this family and exactly these parameters (whatever its arrays hold):
+    regenerating then repairs the same data set rather than replacing another one."""
+    js = paths(out)[1]
+    try:
+        info = json.loads(js.read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(info, dict) and info.get("family") == family
+            and info.get("params") == json.loads(json.dumps(params)))
+
+
 def reusable(out, family: str, params: dict) -> bool:
     """True when ``out`` holds an intact data set generated with exactly these parameters."""
     npz, js = paths(out)
-    if not (npz.is_file() and js.is_file()):
+    if not (npz.is_file() and describes(out, family, params)):
         return False
-    try:
-        info = json.loads(js.read_text())
-    except ValueError:
-        return False
-    if info.get("family") != family or info.get("params") != json.loads(json.dumps(params)):
-        return False
-    if info.get("sha256") != _sha256(npz):
+    if json.loads(js.read_text()).get("sha256") != _sha256(npz):
         log.warning("%s does not match its checksum: regenerating", npz)
         return False
     return True
 
 
-def save(out, family: str, params: dict, arrays: dict[str, np.ndarray], extra: dict | None = None) -> Path:
+def save(out, family: str, params: dict, arrays: dict[str, np.ndarray], extra: dict | None = None,
+         force: bool = False) -> Path:
+    """Write the data set (both files appear together, complete, or neither does); an existing one is refused
+    unless ``force``."""
     npz, js = paths(out)
-    npz.parent.mkdir(parents=True, exist_ok=True)
-    tmp = npz.with_suffix(".tmp.npz")
-    np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
-    tmp.replace(npz)  # never leave a half-written file under the real name
-    info = {"family": family, "params": params, "arrays": {k: list(np.shape(v)) for k, v in arrays.items()},
-            "sha256": _sha256(npz), "command": command_for(family, params, out),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {})}
-    js.write_text(json.dumps(info, indent=1))
+    with atomic_output(npz, js, force=force) as (tmp_npz, tmp_js):
+        with open(tmp_npz, "wb") as f:
+            np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+        info = {"family": family, "params": params, "arrays": {k: list(np.shape(v)) for k, v in arrays.items()},
+                "sha256": _sha256(tmp_npz), "command": command_for(family, params, out),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {})}
+        tmp_js.write_text(json.dumps(info, indent=1))
     return npz
 
 
