@@ -138,6 +138,8 @@ class BoxGridTransfer(GridTransfer):
         pos = ((lattice[interior] - 1 + np.asarray(offsets)) * strides).sum(axis=1)
         self._boundary = np.flatnonzero(~interior).astype(PETSc.IntType)  # local row numbers
         rows = (first + np.flatnonzero(interior)).astype(PETSc.IntType)
+        self._natural = np.full(n_owned, -1, dtype=PETSc.IntType)
+        self._natural[interior] = pos
 
         self._vec_layout = PETSc.Vec().createMPI((n_owned, n_global), comm=self.comm)
         self._ngrid = int(np.prod(self.shape))
@@ -246,6 +248,14 @@ class BoxGridTransfer(GridTransfer):
         self._inv_diag_b = np.where(db != 0, 1.0 / np.where(db != 0, db, 1.0), 1.0)
 
     # -- GridTransfer ---------------------------------------------------------------------------------------------
+    def natural_rows(self):
+        """The owned DOFs as natural indices of the interior grid (-1 on the boundary), so the PC's grid hierarchy
+        (the one module every grid source shares) can run its levels from the mesh's grid down to the network's.
+        None for a padded grid or one the rank-0 coarsening already changed (the PC then uses this transfer as is)."""
+        if self.shape != self.interior_shape or self.levels:
+            return None
+        return self._natural
+
     def to_grid(self, x, out):
         from petsc4py import PETSc
 

@@ -35,16 +35,18 @@ def coarse(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(coarse_extent(n) for n in shape)
 
 
-def _linear1d(n: int) -> sp.csr_matrix:
-    """1D linear interpolation from ``coarse_extent(n)`` points onto n points (zero Dirichlet outside the grid)."""
-    if n % 2 == 0:  # cell-centred: fine point i sits at coarse coordinate (i + 0.5) / 2 - 0.5
-        x = (np.arange(n) + 0.5) / 2 - 0.5
+def _linear1d(n: int, m: int | None = None) -> sp.csr_matrix:
+    """1D linear interpolation from m (default ``coarse_extent(n)``) points onto n points (zero Dirichlet outside
+    the grid): vertex-centred for odd n halved, else cell-centred (any m < n: a resampling)."""
+    m = coarse_extent(n) if m is None else m
+    if n % 2 == 0 or m != (n - 1) // 2:  # cell-centred: fine point i at coarse coordinate (i + 0.5) m / n - 0.5
+        x = (np.arange(n) + 0.5) * m / n - 0.5
         j0 = np.floor(x).astype(int)
         w = x - j0
         rows, cols, vals = np.r_[np.arange(n), np.arange(n)], np.r_[j0, j0 + 1], np.r_[1 - w, w]
-        keep = (cols >= 0) & (cols < n // 2) & (vals > 0)
-        return sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, n // 2))
-    m = (n - 1) // 2  # vertex-centred: coarse point j is fine point 2j + 1, its neighbours get half
+        keep = (cols >= 0) & (cols < m) & (vals > 0)
+        return sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, m))
+    # vertex-centred: coarse point j is fine point 2j + 1, its neighbours get half
     j = np.arange(m)
     rows = np.concatenate([2 * j + 1, 2 * j, 2 * j + 2])
     cols = np.concatenate([j, j, j])
@@ -52,20 +54,24 @@ def _linear1d(n: int) -> sp.csr_matrix:
     return sp.csr_matrix((vals, (rows, cols)), shape=(n, m))
 
 
-def _constant1d(n: int) -> sp.csr_matrix:
-    """Piecewise-constant interpolation: each coarse value copied to its aggregate of fine points."""
-    m = coarse_extent(n)
+def _constant1d(n: int, m: int | None = None) -> sp.csr_matrix:
+    """Piecewise-constant interpolation: each coarse value copied to its aggregate of fine points (pairs when m is
+    ``coarse_extent(n)``; for other m the aggregates of a resampling, of 2 and 3 points)."""
     i = np.arange(n)
-    return sp.csr_matrix((np.ones(n), (i, np.minimum(i // 2, m - 1))), shape=(n, m))
+    if m is None or m == coarse_extent(n):
+        m = coarse_extent(n)
+        return sp.csr_matrix((np.ones(n), (i, np.minimum(i // 2, m - 1))), shape=(n, m))
+    return sp.csr_matrix((np.ones(n), (i, np.minimum((2 * i + 1) * m // (2 * n), m - 1))), shape=(n, m))
 
 
 def _axis(n: int, nc: int, kind: str) -> sp.csr_matrix:
     if nc == n:  # an axis too short to halve stays (semi-coarsening)
         return sp.identity(n, format="csr")
-    if nc != coarse_extent(n) or n < 3:
+    if n < 3 or not (n / 3 <= nc < n):
         raise GridError(f"no interpolation from {nc} to {n} points along an axis: each level maps n points to "
-                        f"{coarse_extent(n)} (n/2 for even n, (n-1)/2 for odd n) or keeps n")
-    return (_linear1d if kind == "linear" else _constant1d)(n)
+                        f"{coarse_extent(n)} (n/2 for even n, (n-1)/2 for odd n), to between n/3 and n points (a "
+                        f"resampling onto the network's grid multiple), or keeps n")
+    return (_linear1d if kind == "linear" else _constant1d)(n, nc)
 
 
 def interpolation(shape: tuple[int, ...], kind: str = "linear", coarse_shape: tuple[int, ...] | None = None
@@ -116,7 +122,19 @@ def plan_levels(shape: tuple[int, ...], target: tuple[int, ...] | None, multiple
                                 f"(extents of at least {max(3, 2 * multiple)} needed)")
             break  # nothing can halve any more: the network runs on the smallest grid there is
         shapes.append(nxt)
+    if len(shapes) > 1 and multiple > 1:
+        shapes[-1] = _snap(shapes[-2], shapes[-1], multiple)
     return shapes
+
+
+def _snap(fine: tuple[int, ...], net: tuple[int, ...], multiple: int) -> tuple[int, ...]:
+    """The network's level resampled onto the nearest extents it takes as they are (multiples of ``multiple``), so
+    no zero padding moves the walls it sees; an extent that cannot move that way is kept (the component pads it)."""
+    out = []
+    for n, m in zip(fine, net):
+        snapped = max(multiple, multiple * int(round(m / multiple)))
+        out.append(snapped if n / 3 <= snapped < n else m)
+    return tuple(out)
 
 
 def auto_levels(shape: tuple[int, ...], target: tuple[int, ...] | None, multiple: int = 1) -> int:

@@ -31,6 +31,13 @@ class GridTransfer(abc.ABC):
     def from_grid(self, g: np.ndarray | None, y, x) -> None:
         """Set PETSc vector ``y`` from grid ``g`` (rank 0); rows off the grid get their value from ``x``."""
 
+    def natural_rows(self) -> np.ndarray | None:
+        """Optional: this rank's rows of the operator (PETSc order) as natural indices of the transfer's grid ``shape``
+        (x fastest), -1 for rows off the grid (e.g. Dirichlet rows a finite-element assembly keeps). Given them, the
+        PC builds its grid levels on that grid (:mod:`.hierarchy`) down to the network's training grid and gathers
+        only the network's level; None (the default): the transfer maps to one grid and the network runs on it."""
+        return None
+
     def grid_view(self) -> np.ndarray | None:
         """Optional: an array (rank 0) aliasing the transfer's own gather buffer. The PC passes it as ``out`` to
         ``to_grid`` and as ``g`` to ``from_grid``, and the transfer then skips its copies. None: use PC buffers."""
