@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from accel.cliargs import add_force, existing_file, positive_float, positive_int
+
 
 def add_commands(commands) -> None:
     p = commands.top.add_parser("wos", help="Walk-on-Spheres estimates of a Laplace/Poisson solution at points",
@@ -13,15 +15,16 @@ def add_commands(commands) -> None:
     p.add_argument("--problem", default="disk-harmonic", help="named problem (see --list); default disk-harmonic")
     p.add_argument("--list", action="store_true", help="list the named problems and exit")
     p.add_argument("--points", help="inline points 'x,y;x,y' (or x,y,z for 3D problems)")
-    p.add_argument("--points-file", help=".npy file with an (n, dim) array of points")
-    p.add_argument("--walks", type=int, default=1000, help="walks per point (default 1000)")
-    p.add_argument("--epsilon", type=float, default=1e-3, help="stopping shell width (default 1e-3)")
-    p.add_argument("--max-steps", type=int, default=1000, help="jumps allowed per walk (default 1000)")
+    p.add_argument("--points-file", type=existing_file, help=".npy file with an (n, dim) array of points")
+    p.add_argument("--walks", type=positive_int, default=1000, help="walks per point (default 1000)")
+    p.add_argument("--epsilon", type=positive_float, default=1e-3, help="stopping shell width (default 1e-3)")
+    p.add_argument("--max-steps", type=positive_int, default=1000, help="jumps allowed per walk (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--on-overrun", choices=("warn", "raise"), default="warn",
                    help="what to do when walks hit --max-steps (they are always counted)")
     p.add_argument("--out", help="write value, stderr, overruns to this .npz file")
+    add_force(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_wos)
 
@@ -30,32 +33,34 @@ def add_commands(commands) -> None:
                                   "regressed on WoS estimates (averaged across epochs) and trained physics-informed, "
                                   "for the same steps and the same wall time; relative L2 against DOLFINx references "
                                   "on held-out instances.")
-    t.add_argument("--instances", type=int, default=64, help="training instances (default 64)")
-    t.add_argument("--test-instances", type=int, default=8, help="held-out instances (default 8)")
-    t.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
-    t.add_argument("--batch", type=int, default=8, help="instances per step (default 8)")
-    t.add_argument("--interior", type=int, default=256, help="interior points per instance (default 256)")
-    t.add_argument("--boundary", type=int, default=128, help="boundary points per instance (default 128)")
-    t.add_argument("--walks", type=int, default=10, help="walks per point per epoch (default 10)")
-    t.add_argument("--epsilon", type=float, default=1e-3)
-    t.add_argument("--max-steps", type=int, default=25, help="WoS step limit (default 25, as in WoS-NO)")
-    t.add_argument("--width", type=int, default=64, help="hidden width (default 64)")
-    t.add_argument("--depth", type=int, default=4, help="hidden layers (default 4)")
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--boundary-weight", type=float, default=10.0, help="PINN boundary loss weight (default 10)")
+    t.add_argument("--instances", type=positive_int, default=64, help="training instances (default 64)")
+    t.add_argument("--test-instances", type=positive_int, default=8, help="held-out instances (default 8)")
+    t.add_argument("--steps", type=positive_int, default=2000, help="optimiser steps (default 2000)")
+    t.add_argument("--batch", type=positive_int, default=8, help="instances per step (default 8)")
+    t.add_argument("--interior", type=positive_int, default=256, help="interior points per instance (default 256)")
+    t.add_argument("--boundary", type=positive_int, default=128, help="boundary points per instance (default 128)")
+    t.add_argument("--walks", type=positive_int, default=10, help="walks per point per epoch (default 10)")
+    t.add_argument("--epsilon", type=positive_float, default=1e-3)
+    t.add_argument("--max-steps", type=positive_int, default=25, help="WoS step limit (default 25, as in WoS-NO)")
+    t.add_argument("--width", type=positive_int, default=64, help="hidden width (default 64)")
+    t.add_argument("--depth", type=positive_int, default=4, help="hidden layers (default 4)")
+    t.add_argument("--lr", type=positive_float, default=2e-3)
+    t.add_argument("--boundary-weight", type=positive_float, default=10.0,
+                   help="PINN boundary loss weight (default 10)")
     t.add_argument("--methods", default="wos,pinn,pinn-time",
                    help="comma list of wos, pinn (same steps), pinn-time (same wall time as wos)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    t.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     t.add_argument("--out", help="write the results table as JSON here")
-    t.add_argument("--source-width", type=float, default=0.2,
+    add_force(t)
+    t.add_argument("--source-width", type=positive_float, default=0.2,
                    help="width sigma of the Gaussian sources (default 0.2); narrower ones keep their mass")
-    t.add_argument("--fem-radial", type=int, default=32,
+    t.add_argument("--fem-radial", type=positive_int, default=32,
                    help="radial cells of the DOLFINx P2 reference mesh (8x as many around; refine for narrow sources)")
     t.add_argument("--no-features", action="store_true",
                    help="feed only (parameters, x, y), not the source and boundary extension at x")
     t.add_argument("--no-progress", action="store_true", help="no tqdm bar")
-    t.set_defaults(func=run_train)
+    t.set_defaults(func=run_train, _parser=t)
 
 
 def _parse_points(args, dim):
@@ -96,6 +101,10 @@ def run_wos(args) -> int:
         pass
     rank = comm.rank if comm is not None else 0
     try:
+        if args.out:  # every rank sees the same file system: they all agree
+            from accel.files import refuse_existing
+
+            refuse_existing(args.out, force=args.force)
         prob = get_problem(args.problem)
         P = _parse_points(args, prob.domain.dim)
         settings = WoSSettings(epsilon=args.epsilon, walks=args.walks, max_steps=args.max_steps, seed=args.seed,
@@ -109,7 +118,10 @@ def run_wos(args) -> int:
         return 0
     exact = prob.exact(P) if prob.exact is not None else None
     if args.out:
-        np.savez(args.out, points=P, value=res.value, stderr=res.stderr, overruns=res.overruns)
+        from accel.files import atomic_output
+
+        with atomic_output(args.out, force=args.force) as tmp, open(tmp, "wb") as f:
+            np.savez(f, points=P, value=res.value, stderr=res.stderr, overruns=res.overruns)
     if args.json:
         out = {"problem": prob.name, "points": P.tolist(), "value": res.value.tolist(),
                "stderr": res.stderr.tolist(), "overruns": res.overruns.tolist(), "steps": res.steps,
@@ -132,6 +144,15 @@ def run_wos(args) -> int:
 
 
 def run_train(args) -> int:
-    from .wosno.train import run_from_args
+    from accel.files import refuse_existing
+
+    from .wosno.train import check_methods, run_from_args
+
+    try:  # before minutes of reference solves and training
+        check_methods(tuple(m.strip() for m in args.methods.split(",") if m.strip()))
+    except ValueError as exc:
+        args._parser.error(f"--methods: {exc}")
+    if args.out:
+        refuse_existing(args.out, force=args.force)
 
     return run_from_args(args)

@@ -80,7 +80,8 @@ def train(cfg: Config, method: str, train_ds: Dataset, max_seconds: float | None
           wos_rng_seed: int = 1):
     """Train one model with ``method`` ('wos' or 'pinn'). Returns (model, stats)."""
     import torch
-    from tqdm import tqdm
+
+    from accel.progress import progress_bar
 
     from .family import StarFamily
     from .model import PointOperator
@@ -100,8 +101,8 @@ def train(cfg: Config, method: str, train_ds: Dataset, max_seconds: float | None
     train_ds.target = [np.zeros(cfg.interior) for _ in range(n)]
     train_ds.rounds = 0
     t0 = time.perf_counter()
-    bar = tqdm(total=cfg.steps if max_seconds is None else None, desc=f"{method}", disable=not progress,
-               unit="step", leave=False)
+    bar = progress_bar(total=cfg.steps if max_seconds is None else None, desc=f"{method}", enabled=progress,
+                       unit="step", leave=False)
     step, order = 0, np.array([], dtype=int)
     while step < total:
         if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
@@ -152,12 +153,14 @@ def train(cfg: Config, method: str, train_ds: Dataset, max_seconds: float | None
     return model, stats
 
 
-def references(cfg: Config, test_ds: Dataset, rng: np.random.Generator):
+def references(cfg: Config, test_ds: Dataset, rng: np.random.Generator, progress: bool = True):
     """DOLFINx P2 solutions of the held-out instances at ``test_points`` interior points each."""
+    from accel.progress import progress_bar
+
     from ..fem_reference import solve_poisson
 
     out = []
-    for inst in test_ds.inst:
+    for inst in progress_bar(test_ds.inst, desc="DOLFINx P2 references", unit="instance", enabled=progress):
         # 2 % inside the curve: clear of the gap between the curve and the mesh's straight boundary edges
         X = inst.interior_points(cfg.test_points, rng, margin=0.02)
         sol = solve_poisson(inst.R, inst.source, inst.boundary, cfg.fem_n_r, cfg.fem_n_t, degree=2)
@@ -177,13 +180,27 @@ def relative_l2(model, test_ds: Dataset, refs) -> np.ndarray:
     return np.array(errs)
 
 
-def run(cfg: Config, methods=("wos", "pinn", "pinn-time"), progress: bool = True) -> dict:
+METHODS = ("wos", "pinn", "pinn-time")
+
+
+def check_methods(methods) -> None:
+    """Raise ValueError unless ``methods`` are known and 'pinn-time' comes after 'wos' (it copies its wall time)."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'}: use "
+                         f"{', '.join(METHODS)}")
+    if "pinn-time" in methods and ("wos" not in methods or methods.index("wos") > methods.index("pinn-time")):
+        raise ValueError("method 'pinn-time' needs 'wos' first in --methods (it copies its wall time)")
+
+
+def run(cfg: Config, methods=METHODS, progress: bool = True) -> dict:
     """Train with each method and score on held-out instances. Returns the results table as a dict."""
+    check_methods(methods)
     rng = np.random.default_rng(cfg.seed)
     train_ds = Dataset(cfg, cfg.instances, rng)
     test_ds = Dataset(cfg, cfg.test_instances, np.random.default_rng(cfg.seed + 1000))
     tr = time.perf_counter()
-    refs = references(cfg, test_ds, np.random.default_rng(cfg.seed + 2000))
+    refs = references(cfg, test_ds, np.random.default_rng(cfg.seed + 2000), progress=progress)
     ref_seconds = time.perf_counter() - tr
     rows = {}
     wos_seconds = None
@@ -232,10 +249,12 @@ def run_from_args(args) -> int:
                  boundary_weight=args.boundary_weight, seed=args.seed, threads=args.threads,
                  features=not args.no_features, sigma=args.source_width, fem_n_r=args.fem_radial,
                  fem_n_t=8 * args.fem_radial)
+    from accel.files import atomic_output
+
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     res = run(cfg, methods, progress=not args.no_progress)
     print(format_table(res))
     if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(res, fh, indent=1)
+        with atomic_output(args.out, force=args.force) as tmp:
+            tmp.write_text(json.dumps(res, indent=1))
     return 0
