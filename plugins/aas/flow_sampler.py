@@ -4,8 +4,8 @@ The game: the PINN minimises the mean squared residual over points drawn from q 
 uniform, a = ``uniform_fraction``); the flow p_theta maximises the residual it sees, by fitting the residual-induced
 density r^2 / Z with the DAS cross-entropy ``-mean(w log p_theta(x))``, ``w = r^2 / q_prev(x)`` on points drawn
 from the previous mixture (self-normalised importance weights, as in MJfadeaway/DAS-2). Moving p toward r^2 / Z
-raises E_p[r^2], the PINN's loss; the PINN's next stage lowers it again. Stability (a naive flow blew up here,
-DESIGN.md): the uniform share keeps the background covered, the weights are tempered and clipped, the flow is
+raises E_p[r^2], the PINN's loss; the PINN's next stage lowers it again. Stability (a naive flow blew up in the first
+runs of this plugin): the uniform share keeps the background covered, the weights are tempered and clipped, the flow is
 warm-started across stages with a modest step count, and the flow lives on the box scaled to [-s, s]^d so its
 Gaussian base starts mostly inside. Flow samples outside the box are rejected and counted.
 """

@@ -1,7 +1,7 @@
 """Spectral convolution written as DFT-as-matmul with real weights, so it exports to plain ONNX MatMul ops.
 
 Why not ``torch.fft``: the TorchScript ONNX exporter has no FFT ops and the dynamo exporter emits the ONNX ``DFT``
-op, which ONNX Runtime runs several times slower (see DESIGN.md, pitfalls). Here the truncated DFT over the kept
+op, which ONNX Runtime runs several times slower than matrix products of the kept modes. Here the truncated DFT over the kept
 modes is a product with cos/sin matrices that are built *inside the graph* from the input's shape, so one exported
 file serves every resolution. The layer equals ``irfftn(W * rfftn(x)[kept modes], s=x.shape)`` (checked against
 torch.fft in the tests to 1e-5).

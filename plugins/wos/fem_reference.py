@@ -89,6 +89,6 @@ def solve_poisson(R, source, boundary, n_r: int = 48, n_t: int = 192, degree: in
     L = f * v * ufl.dx
     problem = LinearProblem(a, L, bcs=[bc], petsc_options={"ksp_type": "preonly", "pc_type": "lu"})
     uh = problem.solve()
-    # free the PETSc objects now: they must not outlive the interpreter (see DESIGN.md pitfalls)
+    # free the PETSc objects now: a KSP that outlives the interpreter can crash petsc4py at exit (in PetscFinalize)
     problem.solver.destroy()
     return FEMSolution(msh, uh)
