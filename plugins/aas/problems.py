@@ -2,7 +2,7 @@
 
 Every exact solution is zero on the boundary (the peak's boundary value is below 1e-108), so the PINN uses a hard
 boundary condition, u = d(x) * NN(x) with d = prod(1 - z_i^2) on the box mapped to [-1, 1]^d: no boundary loss and
-no boundary weight to tune (with a soft boundary term the weight decided everything, see DESIGN.md). The source
+no boundary weight to tune (with a soft boundary term the result depends mostly on that weight). The source
 is the exact Laplacian, computed by autograd once per collocation set. Each problem names a *region* (a box where
 the solution has its feature: the peak, the layer) so that errors there and in the background are reported apart:
 the global relative L2 is dominated by the flat background.
