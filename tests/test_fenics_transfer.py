@@ -120,31 +120,21 @@ def test_grid_view_round_trip_without_copies():
     t.destroy()
 
 
-@pytest.mark.parametrize("n", [(8, 6, 4), (9, 7, 5)])  # odd (vertex-centred) and even (cell-centred) interiors
-def test_coarsened_grid_restricts_and_interpolates(n):
-    from accel.integrations.fenics.transfer import interpolation
-
+@pytest.mark.parametrize("n", [(8, 6, 4), (9, 7, 5)])
+def test_natural_rows_map_the_dofs_onto_the_grid_the_hierarchy_coarsens(n):
+    """The PC's grid hierarchy starts from the mesh's grid: natural_rows puts each DOF at its grid point."""
     V = make_space("hexahedron", n=n)
-    t = BoxGridTransfer(V, coarsen=1)
-    assert t.fine_shape == tuple(reversed([k - 1 for k in n]))
-    assert t.shape == tuple((k - 1) // 2 if k % 2 else k // 2 for k in t.fine_shape)
-    P = interpolation(t.fine_shape)
-    ones = (P @ np.ones(P.shape[1])).reshape(t.fine_shape)
-    assert np.allclose(ones[1:-1, 1:-1, 1:-1], 1.0)  # constants are kept away from the Dirichlet boundary
+    t = BoxGridTransfer(V)
     u = fem.Function(V)
     u.interpolate(field)
     vec = compat.petsc_vec(u)
-    fine = np.zeros(t.fine_shape)
-    BoxGridTransfer(V).to_grid(vec, fine)
-    g = np.zeros(t.shape)
-    t.to_grid(vec, g)
-    assert np.allclose(g.reshape(-1), P.T @ fine.reshape(-1))  # restriction = P^T
-    y = vec.duplicate()
-    t.from_grid(g, y, vec)
-    back = np.zeros(t.fine_shape)
-    BoxGridTransfer(V).to_grid(y, back)
-    assert np.allclose(back.reshape(-1), P @ g.reshape(-1))  # interpolation = P
-    assert np.array_equal(y.array_r[t._boundary], vec.array_r[t._boundary])
+    grid = np.zeros(t.shape)
+    t.to_grid(vec, grid)
+    rows = t.natural_rows()
+    inside = rows >= 0
+    assert np.array_equal(np.flatnonzero(~inside), t._boundary)
+    assert np.allclose(vec.array_r[inside], grid.reshape(-1)[rows[inside]])
+    assert BoxGridTransfer(V, multiple=8).natural_rows() is None  # padded: one grid only
     t.destroy()
 
 

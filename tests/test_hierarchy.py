@@ -108,3 +108,36 @@ def test_pcmg_baseline_runs_on_any_extent_and_on_two_ranks(run_mpi, tmp_path):
     assert out.returncode == 0, out.stderr
     its = [int(line.split()[1]) for line in out.stdout.splitlines() if line.startswith("its")]
     assert len(its) == 4 and max(its) <= 8, its
+
+
+def test_dolfinx_box_mesh_runs_through_the_same_hierarchy():
+    """A 128x128-cell Q1 mesh (127^2 interior) with the shipped 2D model (trained at 64^2): one level from the
+    mesh's grid, iterations as on the 64-cell mesh where the network runs at the mesh's resolution."""
+    pytest.importorskip("dolfinx")
+    import ufl
+    from dolfinx import fem, mesh
+    from mpi4py import MPI
+
+    import accel
+    from accel.integrations.fenics import compat
+
+    its = {}
+    for cells in (64, 128):
+        msh = mesh.create_unit_square(MPI.COMM_WORLD, cells, cells, mesh.CellType.quadrilateral)
+        V = compat.function_space(msh, ("Lagrange", 1))
+        u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+        x = ufl.SpatialCoordinate(msh)
+        facets = mesh.locate_entities_boundary(msh, 1, lambda p: np.full(p.shape[1], True))
+        bc = fem.dirichletbc(0.0, fem.locate_dofs_topological(V, 1, facets), V)
+        problem = compat.linear_problem(ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx,
+                                        ufl.sin(7 * x[0]) * ufl.exp(x[1]) * v * ufl.dx, bcs=[bc],
+                                        petsc_options={"ksp_rtol": 1e-8, "ksp_norm_type": "unpreconditioned"})
+        accel.accelerate(problem, threads=1)
+        problem.solve()
+        ksp = problem.solver
+        ctx = ksp.getPC().getPythonContext()
+        assert ksp.getConvergedReason() > 0
+        its[cells] = (ksp.getIterationNumber(), ctx.levels)
+        ksp.destroy()
+    assert its[64][1] == 0 and its[128][1] == 1, its
+    assert its[128][0] <= 1.3 * its[64][0], its

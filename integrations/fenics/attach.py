@@ -22,7 +22,7 @@ from dataclasses import fields
 from accel.errors import AccelError, ModelError, SolverConfigError
 
 from . import compat
-from .transfer import BoxGridTransfer, check_space, levels_to
+from .transfer import BoxGridTransfer, check_space
 
 log = logging.getLogger(__name__)
 
@@ -166,11 +166,11 @@ def _pc_options(plugin, options):
     return NeuralPCOptions(plugin=plugin, check_ksp=False, **values)
 
 
-def _coarsening(coarsen, shape, meta) -> int:
-    """Levels between the mesh's grid and the network's: "auto" halves down to the model's training grid."""
-    if coarsen == "auto":  # one halving at most: without smoothing on the levels between, more lose iterations
-        train = max(meta.train_grid) if meta is not None and meta.train_grid else 0
-        return min(1, levels_to(shape, train)) if train else 0
+def _coarsening(coarsen) -> int:
+    """Grid levels between the mesh's grid and the network's (the PC's -accel_levels): "auto" (-1) lets the PC's
+    grid hierarchy halve down to the model's training grid, as for a DMDA."""
+    if coarsen == "auto":
+        return -1
     if isinstance(coarsen, bool) or not isinstance(coarsen, int) or coarsen < 0:
         raise AccelError(f"coarsen must be 'auto' or a number of halvings >= 0, got {coarsen!r}")
     return coarsen
@@ -184,9 +184,9 @@ def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_t
     ``NonlinearProblem``. ``space``: the (scalar P1/Q1) function space of the unknown, needed for a KSP, a Newton
     solver or a SNES (a LinearProblem knows its own); a Function is accepted too. ``transfer``: your own GridTransfer
     instead (meshes that are not boxes). ``ksp_type``: "auto" (switch PETSc's default to FCG, refuse a non-flexible
-    type you chose), a flexible type to set, or None (never change it). ``coarsen``: halvings between the mesh's
-    grid and the network's ("auto": one halving where the mesh's grid is larger than the model's training grid; 0:
-    the network at the mesh's resolution). Other keywords are NeuralPC options: ``model``, ``problem``,
+    type you chose), a flexible type to set, or None (never change it). ``coarsen``: grid levels between the mesh's
+    grid and the network's, built by the PC's grid hierarchy ("auto": halvings down to the model's training grid;
+    0: the network at the mesh's resolution). Other keywords are NeuralPC options: ``model``, ``problem``,
     ``providers``, ``threads``, ``fallback``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``, ``smoother``. Call it
     after your own ``setFromOptions`` calls; it does not write to the PETSc options database.
 
@@ -205,10 +205,11 @@ def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_t
             raise AccelError(f"accelerate() needs the function space for a {what}: pass space=V (the space of the "
                              "unknown), or transfer= a GridTransfer")
         check_space(space)
-        meta = _check_model(plugin, pc_opts.model or None, space.mesh.topology.dim)
+        _check_model(plugin, pc_opts.model or None, space.mesh.topology.dim)
         transfer = BoxGridTransfer(space)
         try:
-            transfer.coarsen(_coarsening(coarsen, transfer.shape, meta))
+            if coarsen != "auto" or "levels" not in options:
+                pc_opts.levels = _coarsening(coarsen)
             how = _choose_ksp(ksp, ksp_type)
         except Exception:
             transfer.destroy()

@@ -9,9 +9,9 @@ Dirichlet-eliminated grid it was trained on), so:
   assembles Dirichlet rows as identity rows (zeroed columns), so this is their exact inverse; on Neumann faces it is
   a Jacobi step, and the PC's smoothing with the full operator does the rest.
 
-The network's grid may be coarser than the mesh's (``coarsen``: restriction on the way in, linear interpolation on
-the way back, on rank 0), so a network trained at 32^3 works at its own resolution on a 64^3 mesh; or padded to the
-extents the network takes (``multiple``; the DCDM component also pads by itself). Anything else (vector-valued or
+The mesh's grid is the finest level of the PC's grid hierarchy (``natural_rows`` maps the DOFs onto it), so a
+network trained at 32^3 works at its own resolution on a 64^3 or a 129^3 mesh through smoothed levels, exactly as on
+a DMDA; the grid may also be padded to extents a network takes (``multiple``; then it maps to one grid only). Anything else (vector-valued or
 higher-degree space, a mesh that is not a box lattice) is a GridError naming what is supported.
 """
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import scipy.sparse as sp
 
 from accel.errors import GridError
 from accel.integrations.petsc.transfer import GridTransfer
@@ -48,63 +47,16 @@ def check_space(V) -> None:
         raise GridError(f"the grid transfer supports {what}; got cells of type {cell}")
 
 
-def _interp1d(n: int) -> sp.csr_matrix:
-    """1D linear interpolation onto n interior points from the coarse grid: vertex-centred for odd n = 2m - 1 (the
-    interior of a mesh with 2m cells; coarse points at every other vertex), cell-centred pairs for even n."""
-    if n % 2 == 0:  # fine point i sits at coarse coordinate (i + 0.5) / 2 - 0.5
-        x = (np.arange(n) + 0.5) / 2 - 0.5
-        j0 = np.floor(x).astype(int)
-        w = x - j0
-        rows, cols, vals = np.r_[np.arange(n), np.arange(n)], np.r_[j0, j0 + 1], np.r_[1 - w, w]
-        keep = (cols >= 0) & (cols < n // 2) & (vals > 0)
-        return sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, n // 2))
-    m = (n - 1) // 2
-    j = np.arange(m)
-    rows = np.concatenate([2 * j + 1, 2 * j, 2 * j + 2])
-    cols = np.concatenate([j, j, j])
-    vals = np.concatenate([np.ones(m), np.full(m, 0.5), np.full(m, 0.5)])
-    return sp.csr_matrix((vals, (rows, cols)), shape=(n, m))
-
-
-def coarse_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple((n - 1) // 2 if n % 2 else n // 2 for n in shape)
-
-
-def interpolation(shape: tuple[int, ...]) -> sp.csr_matrix:
-    """Interpolation from ``coarse_shape(shape)`` onto ``shape`` (C order: kron with the slowest axis outermost)."""
-    P = None
-    for n in shape:
-        P1 = _interp1d(n)
-        P = P1 if P is None else sp.kron(P, P1, format="csr")
-    return P
-
-
-def levels_to(shape: tuple[int, ...], target: int) -> int:
-    """Halvings until no extent exceeds ``target`` (the network's training extent); 0 if already there."""
-    levels = 0
-    while max(shape) > target and min(shape) >= 3:
-        shape = coarse_shape(shape)
-        levels += 1
-    return levels
-
-
 class BoxGridTransfer(GridTransfer):
     """Gather/scatter between a P1/Q1 DOLFINx space on a box mesh and the interior grid of its vertex lattice.
 
-    ``coarsen=k`` lets the network work k halvings below the mesh (restriction in, linear interpolation out), so a
-    network trained at 32^3 serves a 64^3 mesh at its own resolution and costs 8x less per apply.
-
-    Attributes: ``shape`` (the network's grid, C order, x last), ``fine_shape`` (the gathered interior grid, padded),
-    ``interior_shape`` (unpadded), ``levels``, ``spacing`` (of ``shape``), ``lower``/``upper`` (box corners, x
-    first), ``points`` (lattice points per axis incl. boundary, x first), ``cell_type``. Build it on every rank of the
-    mesh's communicator (collective).
+    Attributes: ``shape`` (the gathered grid, C order, x last; padded to ``multiple``), ``interior_shape``
+    (unpadded), ``spacing`` (of ``shape``), ``lower``/``upper`` (box corners, x first), ``points`` (lattice points
+    per axis incl. boundary, x first), ``cell_type``. Build it on every rank of the mesh's communicator (collective).
     """
 
-    def __init__(self, V, multiple: int = 1, min_grid: int = 1, coarsen: int = 0):
+    def __init__(self, V, multiple: int = 1, min_grid: int = 1):
         from petsc4py import PETSc
-
-        if coarsen and multiple > 1:
-            raise GridError("coarsen and multiple cannot be combined: the component pads the coarse grid itself")
 
         check_space(V)
         mesh = V.mesh
@@ -157,33 +109,6 @@ class BoxGridTransfer(GridTransfer):
         is_to.destroy()
         self._inv_diag_b = None  # None: identity rows (DOLFINx's Dirichlet rows), y_b = r_b
         self.n_interior = int(self.comm.allreduce(len(rows)))
-        self.fine_shape = self.shape
-        self.levels = 0
-        self._P = self._PT = None
-        self.coarsen(int(coarsen))
-
-    def coarsen(self, levels: int) -> None:
-        """Let the network work ``levels`` halvings below the mesh: restriction P^T on the way in, linear
-        interpolation P on the way back (on rank 0, after the gather). The PC's Jacobi sweeps with the full operator
-        and its line search around the network make this a two-grid cycle with the network as coarse solver."""
-        if not levels:
-            return
-        if self.levels or self.shape != self.interior_shape:
-            raise GridError("coarsen() applies once, to an unpadded transfer")
-        P, shape = None, self.shape
-        for _ in range(levels):
-            if min(shape) < 3:
-                raise GridError(f"cannot coarsen the {'x'.join(map(str, shape))} grid further")
-            P1 = interpolation(shape)
-            P = P1 if P is None else P @ P1
-            shape = coarse_shape(shape)
-        self.levels = levels
-        self.shape = shape
-        self.spacing = tuple(h * 2**levels for h in self.spacing)
-        if self.comm.rank == 0:
-            self._P = P.tocsr()
-            self._PT = P.T.tocsr()
-            self._view = np.zeros(shape)  # the network's grid: our own buffer, no PETSc memory behind it
 
     # -- set-up helpers -------------------------------------------------------------------------------------------
     def _lattice_indices(self, xyz: np.ndarray, tdim: int, n_global: int) -> np.ndarray:
@@ -251,8 +176,8 @@ class BoxGridTransfer(GridTransfer):
     def natural_rows(self):
         """The owned DOFs as natural indices of the interior grid (-1 on the boundary), so the PC's grid hierarchy
         (the one module every grid source shares) can run its levels from the mesh's grid down to the network's.
-        None for a padded grid or one the rank-0 coarsening already changed (the PC then uses this transfer as is)."""
-        if self.shape != self.interior_shape or self.levels:
+        None for a padded grid (the PC then uses this transfer as is, on one grid)."""
+        if self.shape != self.interior_shape:
             return None
         return self._natural
 
@@ -262,17 +187,13 @@ class BoxGridTransfer(GridTransfer):
         self._scatter.scatter(x, self._grid, PETSc.InsertMode.INSERT_VALUES, PETSc.ScatterMode.FORWARD)
         if out is None:
             return
-        if self._PT is not None:  # restriction to the network's coarser grid
-            np.copyto(out.reshape(-1), self._PT @ self._grid.array_r, casting="unsafe")
-        elif out is not self._view:
+        if out is not self._view:
             np.copyto(out.reshape(-1), self._grid.array_r, casting="unsafe")
 
     def from_grid(self, g, y, x):
         from petsc4py import PETSc
 
-        if self.comm.rank == 0 and self._P is not None:  # interpolation back to the mesh's grid
-            self._grid_back.array_w[:] = self._P @ np.asarray(g, dtype=float).reshape(-1)
-        elif self.comm.rank == 0 and g is not self._view:
+        if self.comm.rank == 0 and g is not self._view:
             self._grid_back.array_w[:] = np.asarray(g).reshape(-1)
         self._scatter.scatter(self._grid_back, y, PETSc.InsertMode.INSERT_VALUES, PETSc.ScatterMode.REVERSE)
         if len(self._boundary):
@@ -280,8 +201,7 @@ class BoxGridTransfer(GridTransfer):
             y.array_w[self._boundary] = yb if self._inv_diag_b is None else yb * self._inv_diag_b
 
     def grid_view(self):
-        """Rank 0: the network's grid buffer (the gather vector's own memory without coarsening); None elsewhere and
-        when the grid is padded."""
+        """Rank 0: the grid buffer (the gather vector's own memory); None elsewhere and when the grid is padded."""
         return self._view
 
     def destroy(self):

@@ -32,12 +32,14 @@ class GridLevels:
     with piecewise-constant Q, the fine stencil's shape) or ``galerkin`` (P^T A P); pre/post/omega: the sweeps of
     every level's cycle; smoother: None (damped Jacobi) or a function making a set-up PETSc PC on an operator
     (:func:`smoother_factory`); transfer: a preset GridTransfer of the network's grid (the caller keeps it; only one
-    level then), else a NaturalGridTransfer is built and owned here.
+    level then), else a NaturalGridTransfer is built and owned here; fine_rows: the natural grid index of each of this
+    rank's rows of A (-1 off the grid, e.g. a finite-element space's Dirichlet rows), from a preset transfer's
+    ``natural_rows``, for an operator in neither natural nor DMDA order.
     """
 
     def __init__(self, A, shapes, *, interpolation_kind: str = "linear", coarse_operator: str = "aggregation",
                  pre: int = 0, post: int = 0, omega: float = 0.67, smoother=None, dmda=None,
-                 transfer: GridTransfer | None = None):
+                 transfer: GridTransfer | None = None, fine_rows=None):
         self.shapes = [tuple(int(n) for n in s) for s in shapes]
         if transfer is not None and len(self.shapes) > 1:
             raise SolverConfigError("a preset grid transfer maps to one grid only: build its levels into it")
@@ -48,7 +50,10 @@ class GridLevels:
         template = A.createVecLeft()
         try:
             for level, (fine, coarse) in enumerate(zip(self.shapes, self.shapes[1:])):
-                rows = _natural_rows(dmda, template) if level == 0 and dmda is not None else None
+                rows = None
+                if level == 0:  # the fine level's rows in PETSc order: a DMDA's, or a preset transfer's own map
+                    rows = fine_rows if fine_rows is not None else (
+                        _natural_rows(dmda, template) if dmda is not None else None)
                 P.append(petsc_interpolation(interpolation(fine, interpolation_kind, coarse), template, rows))
                 if coarse_operator == "aggregation" and interpolation_kind != "constant":
                     Q.append(petsc_interpolation(interpolation(fine, "constant", coarse), template, rows))

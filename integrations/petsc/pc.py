@@ -281,13 +281,10 @@ class NeuralPC:
         self._destroy_solver_parts()
         o, mpi = self.opts, self._mpi
         prefix = pc.getOptionsPrefix() or ""
-        shape = dmda = grid_error = None
+        shape = dmda = None
         with _agree(mpi, "reading the configuration"):
             self._create_component(o, prefix)
-            try:
-                shape, dmda = self._grid(pc, A)
-            except GridError as exc:
-                grid_error = exc
+            shape, dmda, grid_error = self._grid(pc, A)
             self.info = info = self.component.describe(len(shape) if shape is not None else None)
             if info.layout == "grid" and grid_error is not None:
                 raise grid_error
@@ -297,16 +294,20 @@ class NeuralPC:
                 self.component.initialize(A)
             return
         preset = self.transfer is not None
+        # a preset transfer that knows its grid's natural rows (a DOLFINx box mesh) carries levels like a DMDA
+        rows = self.transfer.natural_rows() if preset else None
+        one_grid = preset and rows is None
         with _agree(mpi, "building the grid levels"):
-            shapes = plan_levels(shape, info.train_grid, info.grid_multiple, 0 if preset else o.levels)
-            if preset and o.levels > 0:
+            shapes = plan_levels(shape, info.train_grid, info.grid_multiple, 0 if one_grid else o.levels)
+            if one_grid and o.levels > 0:
                 log.info("the preset transfer %s maps to one grid only: the network runs at its grid",
                          type(self.transfer).__name__)
             pre, post, omega = self._cycle_settings(o, info)
             self.grid_levels = GridLevels(
                 A, shapes, interpolation_kind=o.interpolation or info.cycle.interpolation,
                 coarse_operator=o.coarse_operator, pre=pre, post=post, omega=omega,
-                smoother=smoother_factory(o.smoother, prefix + "accel_smooth_"), dmda=dmda, transfer=self.transfer)
+                smoother=smoother_factory(o.smoother, prefix + "accel_smooth_"), dmda=dmda,
+                transfer=self.transfer if len(shapes) == 1 else None, fine_rows=rows)
         self._set_up_network()
 
     def _update(self, pc, A) -> bool:
@@ -379,25 +380,29 @@ class NeuralPC:
                 o.cycle_omega if o.cycle_omega > 0 else c.omega)
 
     def _grid(self, pc, A):
-        """(C-ordered grid shape, DMDA or None): the preset transfer's, the attached DMDA's or -accel_grid's."""
+        """(C-ordered grid shape, DMDA or None, None) from the preset transfer, the attached DMDA or -accel_grid; or
+        (None, None, GridError) when there is none (returned, not raised: a matrix component needs no grid, and a
+        caught exception's traceback would keep ``pc`` alive past its KSP)."""
         if self.transfer is not None:
-            return tuple(self.transfer.shape), None
+            return tuple(self.transfer.shape), None, None
         dm = attached_dm(pc)
         given = parse_grid_option(self.opts.grid) if self.opts.grid else None
         if dm is not None and dm.getType() == "da":
             shape = dmda_grid_shape(dm)
             if given is not None and given != shape:
-                raise GridError(f"-accel_grid {self.opts.grid} contradicts the attached DMDA's grid "
-                                f"{','.join(map(str, reversed(shape)))} (x first); drop -accel_grid, the DMDA gives it")
-            return shape, dm
+                return None, None, GridError(
+                    f"-accel_grid {self.opts.grid} contradicts the attached DMDA's grid "
+                    f"{','.join(map(str, reversed(shape)))} (x first); drop -accel_grid, the DMDA gives the grid")
+            return shape, dm, None
         if given is not None:
             if int(np.prod(given)) != A.getSize()[0]:
-                raise GridError(f"the operator has {A.getSize()[0]} rows but the grid {'x'.join(map(str, given))} has "
-                                f"{int(np.prod(given))} points; fix -accel_grid (NX,NY[,NZ] with x first)")
-            return given, None
-        raise GridError("the neural preconditioner cannot find the problem's grid: attach a DMDA to the KSP "
-                        "(KSPSetDM), pass -accel_grid NX,NY[,NZ] for a matrix in natural order, or use "
-                        "accel.accelerate() for a DOLFINx problem")
+                return None, None, GridError(
+                    f"the operator has {A.getSize()[0]} rows but the grid {'x'.join(map(str, given))} has "
+                    f"{int(np.prod(given))} points; fix -accel_grid (NX,NY[,NZ] with x first)")
+            return given, None, None
+        return None, None, GridError(
+            "the neural preconditioner cannot find the problem's grid: attach a DMDA to the KSP (KSPSetDM), pass "
+            "-accel_grid NX,NY[,NZ] for a matrix in natural order, or use accel.accelerate() for a DOLFINx problem")
 
     def _log_ready(self):
         o = self.opts
