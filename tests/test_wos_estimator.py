@@ -197,15 +197,52 @@ def test_in_kernel_random_streams_are_uniform_and_independent():
     assert abs(np.corrcoef(X[0][:-1], X[0][1:])[0, 1]) < 0.01  # neighbouring walks too
 
 
-@pytest.mark.parametrize("name", ["disk", "union", "difference", "ball", "star"])
+def _polygon(n=1024):
+    from accel.plugins.wos.mesh_domain import MeshDomain
+
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return MeshDomain(np.stack([np.cos(t), np.sin(t)], 1), np.stack([np.arange(n), (np.arange(n) + 1) % n], 1))
+
+
+@pytest.mark.parametrize("name", ["disk", "union", "difference", "ball", "star", "polygon"])
 def test_harmonic_estimates_within_three_standard_errors(name):
     """The throughput benchmark's domains: every estimate within 3 sigma plus the epsilon-shell bias."""
     domain = {"disk": lambda: Ball((0, 0), 1), "union": lambda: Ball((-0.3, 0), 0.7) | Ball((0.3, 0), 0.7),
               "difference": lambda: Ball((0, 0), 1) - Ball((0, 0), 0.2), "ball": lambda: Ball((0, 0, 0), 1),
-              "star": lambda: StarShaped(0.2, 0.1)}[name]()
+              "star": lambda: StarShaped(0.2, 0.1), "polygon": _polygon}[name]()
     X = np.array([[0.5, 0.1, 0.2], [-0.1, 0.4, -0.3], [0.0, -0.6, 0.1]])[:, :domain.dim]
     eps = 1e-4
     res = WalkOnSpheres(domain, _harmonic, settings=WoSSettings(epsilon=eps, walks=40000, seed=6)).solve(X)
     assert res.total_overruns == 0
     err = np.abs(res.value - _harmonic(X))
     assert np.all(err < 3 * res.stderr + np.e * eps), err / res.stderr
+
+
+def test_mesh_inside_test_and_exact_distances():
+    """The compiled inside test and candidate-list distances against closed forms (fcpw 1.2's batched contains
+    returned all zeros, so these are the kernel's own)."""
+    from dolfinx import mesh as dmesh
+    from mpi4py import MPI
+
+    from accel.plugins.wos.mesh_domain import boundary_of_dolfinx_mesh
+
+    rng = np.random.default_rng(1)
+    poly = _polygon(2048)  # inscribed in the unit circle: chords sag by at most 1 - cos(pi / 2048) = 1.2e-6
+    X = rng.uniform(-1.2, 1.2, (2, 4000))
+    r = np.hypot(X[0], X[1])
+    keep = np.abs(r - 1) > 1e-5
+    assert np.array_equal(poly.contains(X[:, keep]), r[keep] < 1)
+    inside = r < 0.999
+    exact = poly._exact(X[:, inside])
+    assert np.all(np.abs(exact - (1 - r[inside])) < 1.3e-6)
+    fast = poly.radius(X[:, inside])  # grid bound far away, exact near the boundary
+    assert np.all(fast <= exact + 1e-12) and np.all(fast[exact < 0.01] == exact[exact < 0.01])
+    cube = boundary_of_dolfinx_mesh(dmesh.create_unit_cube(MPI.COMM_SELF, 4, 4, 4))
+    Y = rng.uniform(-0.2, 1.2, (3, 3000))
+    in_cube = np.all((Y > 0) & (Y < 1), axis=0)
+    assert np.array_equal(cube.contains(Y), in_cube)
+    Z = Y[:, in_cube]
+    face = np.min(np.minimum(Z, 1 - Z), axis=0)
+    assert np.allclose(cube._exact(Z), face, rtol=0, atol=1e-12)
+    P = cube.closest(Z)
+    assert np.allclose(np.linalg.norm(P - Z, axis=0), face, rtol=0, atol=1e-12)

@@ -30,6 +30,7 @@ class Domain:
 
     dim: int
     bounds: tuple[np.ndarray, np.ndarray]
+    signed_in_kernel = True  # its compiled distance is signed (usable inside unions, intersections, differences)
 
     def sdf(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -171,6 +172,8 @@ class Union(Domain):
         return np.minimum(self.a.sdf(X), self.b.sdf(X))
 
     def emit(self, b):
+        if not (self.a.signed_in_kernel and self.b.signed_in_kernel):
+            raise NotCompiled("set operations on boundary meshes run the Python-driven loop")
         self.a.emit(b)
         self.b.emit(b)
         b.op(kernel.OP_UNION)
@@ -192,6 +195,8 @@ class Intersection(Domain):
         return np.maximum(self.a.sdf(X), self.b.sdf(X))
 
     def emit(self, b):
+        if not (self.a.signed_in_kernel and self.b.signed_in_kernel):
+            raise NotCompiled("set operations on boundary meshes run the Python-driven loop")
         self.a.emit(b)
         self.b.emit(b)
         b.op(kernel.OP_INTERSECT)
@@ -213,6 +218,8 @@ class Difference(Domain):
         return np.maximum(self.a.sdf(X), -self.b.sdf(X))
 
     def emit(self, b):
+        if not (self.a.signed_in_kernel and self.b.signed_in_kernel):
+            raise NotCompiled("set operations on boundary meshes run the Python-driven loop")
         self.a.emit(b)
         self.b.emit(b)
         b.op(kernel.OP_DIFF)

@@ -225,21 +225,23 @@ def _tri_closest(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz):
     return ax + abx * v + acx * w, ay + aby * v + acy * w, az + abz * v + acz * w
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def mesh_closest(fp, ip, o, dim, x, y, z):
-    """Exact closest boundary point of a mesh domain: candidates of the nearest grid node (all primitives when that
-    node has no list). Returns (distance, px, py, pz)."""
+    """Exact closest boundary point of a mesh domain (parameter layout in mesh_domain.MeshDomain.emit): the
+    candidate primitives of the nearest grid node, or all of them when that node has no list or the point lies
+    outside the grid. Returns (distance, px, py, pz)."""
     h, inv_h = fp[o + 3], fp[o + 4]
     n0, n1, n2 = np.int64(fp[o + 5]), np.int64(fp[o + 6]), np.int64(fp[o + 7])
     v_off, c_off, s_off, l_off, n_prims = (np.int64(fp[o + 9]), np.int64(fp[o + 10]), np.int64(fp[o + 11]),
                                            np.int64(fp[o + 12]), np.int64(fp[o + 13]))
-    i = min(max(np.int64(math.floor((x - fp[o]) * inv_h + 0.5)), 0), n0 - 1)
-    j = min(max(np.int64(math.floor((y - fp[o + 1]) * inv_h + 0.5)), 0), n1 - 1)
-    node = i * n1 + j
-    if dim == 3:
-        k = min(max(np.int64(math.floor((z - fp[o + 2]) * inv_h + 0.5)), 0), n2 - 1)
-        node = node * n2 + k
-    a, b = ip[s_off + node], ip[s_off + node + 1]
+    i = np.int64(math.floor((x - fp[o]) * inv_h + 0.5))
+    j = np.int64(math.floor((y - fp[o + 1]) * inv_h + 0.5))
+    k = np.int64(math.floor((z - fp[o + 2]) * inv_h + 0.5)) if dim == 3 else 0
+    inside = 0 <= i < n0 and 0 <= j < n1 and 0 <= k < n2
+    a = b = 0
+    if inside:
+        node = (i * n1 + j) * n2 + k
+        a, b = ip[s_off + node], ip[s_off + node + 1]
     use_all = a == b
     count = n_prims if use_all else b - a
     best, bx, by, bz = np.inf, x, y, z
@@ -262,6 +264,20 @@ def mesh_closest(fp, ip, o, dim, x, y, z):
     return math.sqrt(best), bx, by, bz
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def mesh_closest_points(fp, ip, o, X):
+    """Exact distances (n,) and closest boundary points (dim, n) of a mesh domain at the columns of X."""
+    dim, n = X.shape
+    d = np.empty(n)
+    P = np.empty((dim, n))
+    for i in range(n):
+        d[i], px, py, pz = mesh_closest(fp, ip, o, dim, X[0, i], X[1, i], X[2, i] if dim == 3 else 0.0)
+        P[0, i], P[1, i] = px, py
+        if dim == 3:
+            P[2, i] = pz
+    return d, P
+
+
 @njit(inline="always", cache=True)
 def _mesh_grid_bound(fp, o, dim, x, y, z):
     h, inv_h = fp[o + 3], fp[o + 4]
@@ -272,13 +288,12 @@ def _mesh_grid_bound(fp, o, dim, x, y, z):
     dx = x - (fp[o] + i * h)
     dy = y - (fp[o + 1] + j * h)
     q = dx * dx + dy * dy
-    node = i * n1 + j
+    k = 0
     if dim == 3:
         k = min(max(np.int64(math.floor((z - fp[o + 2]) * inv_h + 0.5)), 0), n2 - 1)
         dz = z - (fp[o + 2] + k * h)
         q += dz * dz
-        node = node * n2 + k
-    return fp[d_off + node] - math.sqrt(q)
+    return fp[d_off + (i * n1 + j) * n2 + k] - math.sqrt(q)
 
 
 @njit(cache=True, fastmath=FASTMATH)
