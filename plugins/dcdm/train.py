@@ -89,9 +89,10 @@ def _member(shape, matrix, cfg: "TrainConfig", index: int, count: int, key: str)
 
     from .cycle import coupled_rows
 
-    # a family shares the Ritz budget: every member contributes low modes of its own operator
-    ritz = cfg.ritz if count == 1 else max(16, cfg.ritz // count)
-    samples = cfg.samples if count == 1 else max(4 * cfg.batch, cfg.samples // count)
+    # a family shares the Ritz budget, but every member keeps enough of its own low modes to cover the mid
+    # frequencies too (16 per member trained networks that handled only the smoothest modes: worse than none)
+    ritz = cfg.ritz if count == 1 else max(64, cfg.ritz // count)
+    samples = cfg.samples if count == 1 else max(64, cfg.samples // count)
     _, vecs = spectrum.cached_ritz_vectors(matrix, ritz, seed=cfg.seed + index, key=f"{key}-{index}")
     rhs = spectrum.training_rhs(vecs, samples, seed=cfg.seed + index)
     sol = None
