@@ -28,7 +28,7 @@ log "Debian $debver detected"
 sudo_cmd=""
 if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
 
-debs="python3-dolfinx python3-petsc4py python3-mpi4py python3-venv python3-dev petsc-dev"
+debs="python3-dolfinx python3-petsc4py python3-mpi4py python3-venv python3-dev petsc-dev python3-gmsh"
 missing=""
 for p in $debs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

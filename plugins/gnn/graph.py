@@ -1,0 +1,156 @@
+"""The matrix as the network sees it: padded neighbour lists of a block of rows (numpy only, no PETSc, no torch).
+
+A block is a set of rows of the system matrix A, given in CSR with *global* column indices and full rows (every
+non-zero of each row, also those whose column lies outside the block). Nodes are the block's rows; edges are the
+non-zeros whose column is also in the block. What the network reads:
+
+* node features (:data:`NODE_FEATURES`), from the full row, so they do not depend on where a rank's block ends:
+  log(1 + number of off-diagonal non-zeros), the off-diagonal row sum and absolute row sum divided by the diagonal;
+* edge features (:data:`EDGE_FEATURES`) per padded slot: the diagonally scaled value a_ij / sqrt(a_ii a_jj) and
+  whether the column is below, above or on the diagonal in the *global* numbering (the output is a lower-triangular
+  factor, so the network must know which slots it writes);
+* neighbour indices (local node numbers), padded to the longest row with the row's own index (padded slots have
+  all-zero edge features, so the network's masked sums ignore them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from accel.errors import AccelError
+
+NODE_FEATURES = ("log_degree", "row_sum", "abs_row_sum")
+EDGE_FEATURES = ("value", "lower", "upper", "self")
+
+
+class OperatorError(AccelError):
+    """The matrix cannot take an SPD factored preconditioner (non-square, non-symmetric, bad diagonal, NaN)."""
+
+
+@dataclass
+class Block:
+    """Rows ``rows`` (sorted global indices) of A in CSR with global column indices (full rows)."""
+
+    rows: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def from_scipy(cls, A) -> "Block":
+        """The whole of a scipy sparse matrix as one block (one process, or training)."""
+        A = A.tocsr()
+        A.sort_indices()
+        return cls(np.arange(A.shape[0], dtype=np.int64), A.indptr.astype(np.int64), A.indices.astype(np.int64),
+                   A.data.astype(np.float64))
+
+
+@dataclass
+class PaddedGraph:
+    """The network's inputs for one block, plus what is needed to read its output back as matrix rows."""
+
+    node: np.ndarray        # [n, len(NODE_FEATURES)] float32
+    edge: np.ndarray        # [n, K, len(EDGE_FEATURES)] float32
+    neighbours: np.ndarray  # [n, K] int64, local node numbers (padding: the row itself)
+    valid: np.ndarray       # [n, K] bool
+    columns: np.ndarray     # [n, K] int64 global column of each slot (-1 on padding)
+    diagonal: np.ndarray    # [n] float64, a_ii
+    rows: np.ndarray        # [n] int64 global row numbers
+
+    def inputs(self) -> dict[str, np.ndarray]:
+        return {"node": self.node, "edge": self.edge, "neighbours": self.neighbours}
+
+    def lower_csr(self, slot_values: np.ndarray, which: np.ndarray):
+        """CSR (indptr, global column indices, values) of the lower-triangular factor rows ``which`` (local node
+        numbers) from per-slot values ``slot_values`` [n, K] of the *scaled* problem, unscaled back to A:
+        G_ij = Gs_ij / sqrt(a_jj)."""
+        cols = self.columns[which]
+        keep = self.valid[which] & (cols <= self.rows[which, None])
+        counts = keep.sum(axis=1)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        gcols = cols[keep]
+        local_cols = self.neighbours[which][keep]
+        vals = slot_values[which][keep].astype(np.float64) / np.sqrt(self.diagonal[local_cols])
+        return indptr, gcols, vals
+
+
+def diagonal_and_checks(block: Block) -> np.ndarray:
+    """The diagonal of the block's rows; raises OperatorError on NaN/Inf, a missing, zero or negative diagonal."""
+    n = len(block.rows)
+    row_of = np.repeat(np.arange(n), np.diff(block.indptr))
+    if not np.all(np.isfinite(block.values)):
+        bad = block.rows[row_of[~np.isfinite(block.values)][0]]
+        raise OperatorError(f"the matrix has NaN or Inf entries (first in row {bad}); check the assembly "
+                            "(coefficients, mesh) before solving")
+    on_diag = block.indices == block.rows[row_of]
+    diag = np.zeros(n)
+    np.add.at(diag, row_of[on_diag], block.values[on_diag])
+    if np.any(diag <= 0):
+        i = int(np.argmax(diag <= 0))
+        raise OperatorError(f"row {block.rows[i]} has diagonal {diag[i]:g}: the gnn preconditioner needs a symmetric "
+                            "positive definite matrix with a positive diagonal (flip the sign of the form if it is "
+                            "negative definite; give Dirichlet rows a positive diagonal)")
+    return diag
+
+
+def padded_graph(block: Block, diag: np.ndarray | None = None) -> PaddedGraph:
+    """Node features from full rows, edges restricted to columns inside the block, neighbour lists padded."""
+    n = len(block.rows)
+    diag = diagonal_and_checks(block) if diag is None else diag
+    counts = np.diff(block.indptr)
+    row_of = np.repeat(np.arange(n), counts)
+    cols = block.indices
+    off = cols != block.rows[row_of]
+    scaled_row = block.values / diag[row_of]
+    degree = np.bincount(row_of[off], minlength=n).astype(np.float64)
+    row_sum = np.bincount(row_of[off], weights=scaled_row[off], minlength=n)
+    abs_row_sum = np.bincount(row_of[off], weights=np.abs(scaled_row[off]), minlength=n)
+    node = np.stack([np.log1p(degree), row_sum, abs_row_sum], axis=1).astype(np.float32)
+
+    pos = np.searchsorted(block.rows, cols)
+    pos[pos >= n] = n - 1
+    inside = block.rows[pos] == cols
+    r, c, v = row_of[inside], pos[inside], block.values[inside]
+    kept = np.bincount(r, minlength=n)
+    K = max(int(kept.max(initial=1)), 1)
+    start = np.concatenate([[0], np.cumsum(kept)[:-1]])
+    slot = np.arange(len(r)) - start[r]
+    neighbours = np.repeat(np.arange(n, dtype=np.int64)[:, None], K, axis=1)
+    neighbours[r, slot] = c
+    valid = np.zeros((n, K), bool)
+    valid[r, slot] = True
+    columns = np.full((n, K), -1, np.int64)
+    columns[r, slot] = cols[inside]
+    edge = np.zeros((n, K, len(EDGE_FEATURES)), np.float32)
+    edge[r, slot, 0] = v / np.sqrt(diag[r] * diag[c])
+    edge[r, slot, 1] = c < r
+    edge[r, slot, 2] = c > r
+    edge[r, slot, 3] = c == r
+    return PaddedGraph(node, edge, neighbours, valid, columns, diag, block.rows)
+
+
+def check_symmetric(block: Block, owned: np.ndarray, rtol: float = 1e-10) -> None:
+    """Raise OperatorError unless a_ij = a_ji (to ``rtol`` of the largest entry) for every owned row i.
+
+    ``owned``: local numbers of rows whose neighbours' rows are all in the block (any block with one ring of
+    overlap), so the check is exact without communication."""
+    import scipy.sparse as sp
+
+    n = len(block.rows)
+    row_of = np.repeat(np.arange(n), np.diff(block.indptr))
+    pos = np.searchsorted(block.rows, block.indices)
+    pos[pos >= n] = n - 1
+    inside = block.rows[pos] == block.indices
+    local = sp.csr_matrix((block.values[inside], (row_of[inside], pos[inside])), shape=(n, n))
+    mine = local[owned]
+    diff = abs(mine - local.T.tocsr()[owned])
+    scale = max(float(abs(mine).max()) if mine.nnz else 0.0, 1e-300)
+    worst = float(diff.max()) if diff.nnz else 0.0
+    if worst > rtol * scale:
+        coo = diff.tocoo()
+        i = coo.row[int(np.argmax(coo.data))]
+        raise OperatorError(f"the matrix is not symmetric (|a_ij - a_ji| up to {worst:.3g}, near row "
+                            f"{block.rows[owned[i]]}): the gnn preconditioner is SPD and needs an SPD matrix; "
+                            "assemble the symmetric form (Dirichlet rows and columns both eliminated) or use a "
+                            "preconditioner for non-symmetric systems")

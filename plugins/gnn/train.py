@@ -1,0 +1,165 @@
+"""Training the factor network on a family of SPD matrices (torch; never imported on the solve path).
+
+Python entry point: :func:`train` takes an iterable of matrices (scipy sparse or serial petsc4py Mats). Every step
+takes one matrix, draws probe vectors and lowers one of the losses (all on the diagonally scaled matrix S and the
+scaled factor L, M = L^T L):
+
+* ``inverse``: ||M S w - w||^2 / ||w||^2, the stochastic Frobenius norm of I - M S;
+* ``split``:   ||L S L^T w - w||^2 / ||w||^2, FSAI's own target (L S L^T close to I);
+* ``energy``:  the S-norm of the error after one preconditioned Richardson step, (I - M S) w, relative to w's.
+
+Probes are half white noise and half smoothed noise (a few damped Jacobi sweeps on S), so the smooth modes that a
+one-level operator handles worst are seen as often as rough ones.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .graph import Block, padded_graph
+
+log = logging.getLogger(__name__)
+
+LOSSES = ("inverse", "split", "energy")
+
+
+@dataclass
+class TrainConfig:
+    hidden: int = 32
+    layers: int = 3
+    steps: int = 1000
+    lr: float = 3e-3
+    loss: str = "energy"
+    probes: int = 16
+    smoothing: int = 4
+    seed: int = 0
+    threads: int = 1
+
+
+def as_scipy(A):
+    """A scipy CSR matrix from a scipy matrix or a serial petsc4py Mat."""
+    import scipy.sparse as sp
+
+    if sp.issparse(A):
+        return sp.csr_matrix(A)
+    if hasattr(A, "getValuesCSR"):
+        if A.getComm().getSize() > 1:
+            raise ValueError("training reads whole matrices: pass serial matrices (or PETSc binary files)")
+        indptr, indices, values = A.getValuesCSR()
+        return sp.csr_matrix((values, indices, indptr), shape=A.getSize())
+    raise TypeError(f"cannot train on a {type(A).__name__}: pass scipy sparse matrices or petsc4py Mats")
+
+
+class _Sample:
+    """One training matrix as torch tensors: the network's inputs and the scaled matrix."""
+
+    def __init__(self, A):
+        import torch
+
+        S = as_scipy(A)
+        g = padded_graph(Block.from_scipy(S))
+        self.n = S.shape[0]
+        self.inputs = tuple(torch.from_numpy(a) for a in (g.node, g.edge, g.neighbours))
+        self.neighbours = self.inputs[2]
+        d = np.sqrt(g.diagonal)
+        scaled = (S.multiply(1.0 / d[:, None]).multiply(1.0 / d[None, :])).tocoo()
+        idx = torch.from_numpy(np.vstack([scaled.row, scaled.col]).astype(np.int64))
+        self.S = torch.sparse_coo_tensor(idx, torch.from_numpy(scaled.data.astype(np.float32)), (self.n, self.n),
+                                         check_invariants=False).coalesce()
+
+
+def factor_mul(L, neighbours, x):
+    """(L x) for the padded factor L [n, K] and x [n, B]."""
+    return (L[..., None] * x[neighbours]).sum(dim=1)
+
+
+def factor_mul_t(L, neighbours, y):
+    """(L^T y): a scatter-add over the padded slots (torch only; the ONNX graph never needs it)."""
+    import torch
+
+    contrib = (L[..., None] * y[:, None, :]).reshape(-1, y.shape[1])
+    return torch.zeros_like(y).index_add_(0, neighbours.reshape(-1), contrib)
+
+
+def probes(sample: _Sample, count: int, smoothing: int, generator):
+    import torch
+
+    w = torch.randn(sample.n, count, generator=generator)
+    half = count // 2
+    smooth = w[:, half:]
+    for _ in range(smoothing):
+        smooth = smooth - 0.67 * (sample.S @ smooth)
+    w = torch.cat([w[:, :half], smooth], dim=1)
+    return w / w.norm(dim=0, keepdim=True)
+
+
+def loss_value(kind: str, L, sample: _Sample, w):
+    nb = sample.neighbours
+    if kind == "inverse":
+        z = factor_mul_t(L, nb, factor_mul(L, nb, sample.S @ w))
+        return ((z - w) ** 2).sum(dim=0).mean()
+    if kind == "split":
+        z = factor_mul(L, nb, sample.S @ factor_mul_t(L, nb, w))
+        return ((z - w) ** 2).sum(dim=0).mean()
+    if kind == "energy":
+        Sw = sample.S @ w
+        e = w - factor_mul_t(L, nb, factor_mul(L, nb, Sw))
+        return ((e * (sample.S @ e)).sum(dim=0) / (w * Sw).sum(dim=0)).mean()
+    raise ValueError(f"unknown loss {kind!r}; valid: {', '.join(LOSSES)}")
+
+
+def train(matrices, config: TrainConfig = TrainConfig(), log_path: Path | None = None, progress: bool = False):
+    """Train a :class:`FactorGNN` on ``matrices`` (an iterable of SPD matrices); returns (net, history)."""
+    import torch
+
+    from .network import FactorGNN
+
+    if config.loss not in LOSSES:
+        raise ValueError(f"unknown loss {config.loss!r}; valid: {', '.join(LOSSES)}")
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    samples = [_Sample(A) for A in matrices]
+    if not samples:
+        raise ValueError("no training matrices given")
+    net = FactorGNN(config.hidden, config.layers)
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps, eta_min=config.lr / 20)
+    gen = torch.Generator().manual_seed(config.seed)
+    order = np.random.default_rng(config.seed)
+    history, smoothed = [], None
+    from accel.progress import progress_bar
+
+    bar = progress_bar(range(config.steps), desc="train gnn", unit="step", enabled=progress)
+    log_file = open(log_path, "w") if log_path else None
+    t0 = time.perf_counter()
+    try:
+        for step in bar:
+            sample = samples[order.integers(len(samples))]
+            w = probes(sample, config.probes, config.smoothing, gen)
+            L = net(*sample.inputs)
+            loss = loss_value(config.loss, L, sample, w)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            value = loss.item()
+            smoothed = value if smoothed is None else 0.95 * smoothed + 0.05 * value
+            if step % 10 == 0 or step == config.steps - 1:
+                record = {"step": step, "loss": value, "smoothed": smoothed, "seconds": time.perf_counter() - t0}
+                history.append(record)
+                if log_file:
+                    log_file.write(json.dumps(record) + "\n")
+                    log_file.flush()
+                bar.set_postfix(loss=f"{smoothed:.3e}", refresh=False)
+    finally:
+        if log_file:
+            log_file.close()
+    net.eval()
+    log.info("trained %s in %.1f s: %s", asdict(config), time.perf_counter() - t0, history[-1])
+    return net, history
