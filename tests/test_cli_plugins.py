@@ -42,3 +42,13 @@ def test_wos_output_is_refused_without_force_and_written_whole(capsys, tmp_path)
         x, y = f["points"][0]
         assert f["value"].shape == (1,) and abs(f["value"][0] - np.exp(x) * np.cos(y)) < 4 * f["stderr"][0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["u.npz"]
+
+
+def test_pinn_training_refuses_an_occupied_output_folder(capsys, tmp_path):
+    _argparse_error(capsys, ["train", "pinn", "--steps", "-3", "--out", str(tmp_path / "run")],
+                    "argument --steps: must be a positive integer, got -3")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "history.csv").write_text("results of an earlier run")
+    assert main(["train", "pinn", "--steps", "2", "--out", str(tmp_path / "run")]) == 2
+    assert "run already exists; pass --force" in capsys.readouterr().err
+    assert (tmp_path / "run" / "history.csv").read_text() == "results of an earlier run"

@@ -5,6 +5,8 @@ import json
 import shlex
 import sys
 
+from accel.cliargs import add_force, nonnegative_int, positive_float, positive_int
+
 
 def _parse_options(items):
     """KEY=VALUE pairs (values read as JSON when they parse, else kept as strings)."""
@@ -29,18 +31,21 @@ def add_train_command(train):
     p.add_argument("--sampler", default="aas", help="sampler component name ('accel plugins' lists them)")
     p.add_argument("--sampler-opt", action="append", metavar="KEY=VALUE", help="sampler option, repeatable "
                    "(aas: uniform_fraction, flow_steps, flow_lr, temper, ...)")
-    p.add_argument("--points", type=int, default=2000, help="collocation budget")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--stages", type=int, default=10, help="sampling stages (the sampler is refreshed between them)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--width", type=int, default=64)
-    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--points", type=positive_int, default=2000, help="collocation budget")
+    p.add_argument("--steps", type=positive_int, default=3000)
+    p.add_argument("--stages", type=positive_int, default=10,
+                   help="sampling stages (the sampler is refreshed between them)")
+    p.add_argument("--lr", type=positive_float, default=1e-3)
+    p.add_argument("--width", type=positive_int, default=64)
+    p.add_argument("--depth", type=positive_int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (keep 1 on shared machines)")
-    p.add_argument("--out", default=None, help="output folder (default runs/pinn-PROBLEM-SAMPLER-sSEED)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (keep 1 on shared machines)")
+    p.add_argument("--out", default=None, help="output folder (default runs/pinn-PROBLEM-SAMPLER-sSEED); a folder "
+                                               "that holds files is refused unless --force")
+    add_force(p, "the files of an existing --out folder")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--export", action="store_true", help="write OUT/pinn.onnx with accel metadata")
-    p.add_argument("--handback", type=int, default=0, metavar="N",
+    p.add_argument("--handback", type=nonnegative_int, default=0, metavar="N",
                    help="(2D) after export, use the PINN as initial guess of a PETSc CG solve on an NxN P1 mesh")
     p.add_argument("--pc", default="none", help="PETSc PC of the hand-back solve")
     p.set_defaults(func=run_train)
@@ -53,6 +58,10 @@ def run_train(args) -> int:
     from .trainer import TrainConfig, Trainer
 
     out = Path(args.out or f"runs/pinn-{args.problem}-{args.sampler}-s{args.seed}")
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):  # an empty folder holds no one's results
+        from accel.files import refuse_existing
+
+        refuse_existing(out, force=args.force)
     cfg = TrainConfig(problem=args.problem, sampler=args.sampler, points=args.points, steps=args.steps,
                       stages=args.stages, lr=args.lr, width=args.width, depth=args.depth, seed=args.seed,
                       threads=args.threads, sampler_options=_parse_options(args.sampler_opt), out_dir=str(out),
