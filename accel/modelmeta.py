@@ -104,6 +104,9 @@ class ModelMeta:
                 f"or let the transfer pad the grid")
 
     def check_plugin(self, plugin: str, source: str = "model") -> None:
+        """Raise ModelError unless the model belongs to ``plugin`` (a qualified ``PLUGIN:COMPONENT`` name counts by
+        its PLUGIN part)."""
+        plugin = plugin.partition(":")[0] if ":" in plugin else plugin
         if self.plugin != plugin:
             raise ModelError(f"{source} belongs to plugin {self.plugin!r}, not {plugin!r}; pass a {plugin} model")
 

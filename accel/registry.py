@@ -184,6 +184,9 @@ class Registry:
         return self.get(kind, name).load()(**kwargs)
 
     def model_files(self, plugin: str | None = None) -> list[Path]:
+        """Shipped model files of every plugin, or of ``plugin`` (a qualified ``PLUGIN:COMPONENT`` counts by its
+        PLUGIN part)."""
+        plugin = plugin.partition(":")[0] if plugin and ":" in plugin else plugin
         files = []
         for info in self.plugins.values():
             if plugin is not None and info.name != plugin:

@@ -151,3 +151,9 @@ def test_component_names_cannot_hold_the_qualifier_separator():
     with pytest.raises(ValueError, match="free of ':'"):
         ComponentSpec("a:b", "sampler", "m:f")
     assert get_registry().get("preconditioner", "dcdm:dcdm").qualified_name == "dcdm:dcdm"
+    # a qualified name finds the plugin's shipped models and passes the models' plugin check
+    files = get_registry().model_files("dcdm:dcdm")
+    assert files == get_registry().model_files("dcdm") and len(files) >= 3
+    from accel import modelmeta
+
+    modelmeta.read(files[0]).check_plugin("dcdm:dcdm")
