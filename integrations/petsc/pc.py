@@ -64,6 +64,10 @@ def _reported(method):
         except Exception:
             if sys._getframe().f_back is None:  # called from C: nobody else will show the traceback
                 log.error("accel NeuralPC.%s failed:\n%s", method.__name__, traceback.format_exc())
+            # The finished frames below keep ``pc`` and the exception in their locals (a reference cycle): PETSc
+            # objects would then outlive their KSP until some later garbage collection, on some ranks only, and be
+            # destroyed inside PetscFinalize after Python is gone. Their line numbers stay in the traceback.
+            traceback.clear_frames(sys.exc_info()[2].tb_next)
             raise
 
     return wrapper
