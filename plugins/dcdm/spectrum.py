@@ -45,7 +45,7 @@ def cached_ritz_vectors(A: sp.spmatrix, k: int, seed: int, key: str):
             log.warning("ignoring unreadable Ritz cache %s", path)
     vals, vecs = ritz_vectors(A, k, seed)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # parallel trainings may compute the same vectors
     np.savez(tmp, values=vals, vectors=vecs)
     tmp.replace(path)
     return vals, vecs

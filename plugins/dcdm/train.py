@@ -89,9 +89,9 @@ def _member(shape, matrix, cfg: "TrainConfig", index: int, count: int, key: str)
 
     from .cycle import coupled_rows
 
-    # a family shares the Ritz budget, but every member keeps enough of its own low modes to cover the mid
-    # frequencies too (16 per member trained networks that handled only the smoothest modes: worse than none)
-    ritz = cfg.ritz if count == 1 else max(64, cfg.ritz // count)
+    # every member gets --ritz of its own low modes (a share of them trained networks that handled only the
+    # smoothest modes, worse in CG than no network); the right-hand sides are shared out
+    ritz = cfg.ritz
     samples = cfg.samples if count == 1 else max(64, cfg.samples // count)
     _, vecs = spectrum.cached_ritz_vectors(matrix, ritz, seed=cfg.seed + index, key=f"{key}-{index}")
     rhs = spectrum.training_rhs(vecs, samples, seed=cfg.seed + index)
