@@ -22,21 +22,14 @@ def export_onnx(model: torch.nn.Module, path, problem: str, sample_grid: int = 3
 
     The metadata records the training ``problem`` (family), the spatial dimension, the layout, the smallest grid
     the kept modes allow (``min_grid``) and the model's config, so a mismatch is caught when the file is loaded.
+    The file appears complete or not at all (written to a temporary file, renamed at the end); an existing ``path``
+    is replaced: commands refuse existing outputs before they train (``accel.files.refuse_existing``).
     """
     from accel import __version__
+    from accel.files import atomic_output
 
     path = Path(path)
     model = model.eval()
-    if model.kind == "arfno":
-        # Tracing the rollout would unroll out_frames copies of the step network (minutes to export, a graph
-        # out_frames times larger); an ONNX Loop around the one exported step keeps one copy.
-        _export_graph(model.step, path, sample_grid)
-        _wrap_in_rollout_loop(path, model.in_frames, model.out_frames, model.context)
-    else:
-        _export_graph(model, path, sample_grid)
-    ops = _op_types(path)
-    if {"DFT", "STFT"} & ops:
-        raise ModelError(f"{path}: the export contains an ONNX DFT op; the spectral layers must be matmul-only")
     layout = "NCHW" if model.kind == "fno2d" else "NTHW"
     meta = modelmeta.ModelMeta(
         plugin=PLUGIN, component=model.kind, dim=model.dim, layout=layout, problem=problem, grid_multiple=1,
@@ -44,7 +37,17 @@ def export_onnx(model: torch.nn.Module, path, problem: str, sample_grid: int = 3
         recipe=recipe, accel_version=__version__,
         settings={"model": model.kind, "config": {k: list(v) if isinstance(v, tuple) else v
                                                   for k, v in model.config.items()}, **(settings or {})})
-    modelmeta.write(path, meta)
+    with atomic_output(path, force=True) as tmp:
+        if model.kind == "arfno":
+            # Tracing the rollout would unroll out_frames copies of the step network (minutes to export, a graph
+            # out_frames times larger); an ONNX Loop around the one exported step keeps one copy.
+            _export_graph(model.step, tmp, sample_grid)
+            _wrap_in_rollout_loop(tmp, model.in_frames, model.out_frames, model.context)
+        else:
+            _export_graph(model, tmp, sample_grid)
+        if {"DFT", "STFT"} & _op_types(tmp):
+            raise ModelError(f"{path}: the export contains an ONNX DFT op; the spectral layers must be matmul-only")
+        modelmeta.write(tmp, meta)
     log.info("exported %s (%s, %d bytes)", path, model.kind, path.stat().st_size)
     return path
 
