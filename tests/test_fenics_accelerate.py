@@ -328,3 +328,60 @@ def test_surrogate_guess_starts_every_solve_and_a_bad_one_is_discarded(models):
         p, _ = poisson_problem(n=32)
         accel.accelerate(p, model=models[2], guess=lambda f: f, guess_inputs=np.zeros((5, 5)))
         p.solve()
+
+
+# -- choosing the preconditioner ---------------------------------------------------------------------------------------
+def _bulged_problem(n=12, degree=1):
+    msh = mesh.create_unit_square(MPI.COMM_WORLD, n, n)
+    r = msh.geometry.x
+    r[:, :2] = (r[:, :2] - 0.5) * (1 + 0.3 * (r[:, 1:2] - 0.5) ** 2)  # no longer a tensor lattice
+    V = fem.FunctionSpace(msh, ("Lagrange", degree))
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    facets = mesh.locate_entities_boundary(msh, 1, lambda p: np.full(p.shape[1], True))
+    bc = fem.dirichletbc(PETSc.ScalarType(0), fem.locate_dofs_topological(V, 1, facets), V)
+    a, L = ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx, v * ufl.dx
+    return (lambda options: LinearProblem(a, L, bcs=[bc], petsc_options=options)), V
+
+
+def test_no_plugin_picks_dcdm_on_a_box_mesh_and_says_why(caplog):
+    problem, V = poisson_problem(n=16)
+    with caplog.at_level(logging.INFO, logger="accel"):
+        accel.accelerate(problem)
+    assert "chose the dcdm preconditioner: a structured box mesh with a shipped dcdm model" in caplog.text
+    problem.solve()
+    assert problem.solver.getType() == "fcg" and problem.solver.getConvergedReason() > 0
+    problem.solver.destroy()
+
+
+def test_no_plugin_picks_gnn_off_box_meshes_or_names_it_when_missing():
+    from accel.integrations.fenics.attach import pick_plugin
+
+    _, V = _bulged_problem()
+    plugin, why = pick_plugin(V)
+    assert plugin == "gnn" and "not a structured box mesh" in why
+    _, V2 = _bulged_problem(degree=2)
+    assert pick_plugin(V2)[0] == "gnn"
+    with pytest.raises(GridError, match=r"dcdm needs a structured box mesh.*the gnn plugin .* is not installed"):
+        pick_plugin(V, available={"dcdm", "twogrid-none"})
+
+
+def test_a_matrix_component_runs_with_plain_cg_on_any_mesh(caplog):
+    """A linear matrix-layout component (the gnn plugin's classical FSAI) through accelerate: the default KSP
+    becomes CG, no grid is needed, and the answer is the classical one."""
+    make, _ = _bulged_problem(n=16)
+    ref = make({"ksp_type": "cg", "pc_type": "icc", "ksp_rtol": 1e-12})
+    u_ref = ref.solve().x.array.copy()
+    plain = make({"ksp_type": "cg", "pc_type": "none", "ksp_rtol": 1e-10})
+    plain.solve()
+    problem = make({"ksp_rtol": 1e-10})
+    with caplog.at_level(logging.INFO, logger="accel"):
+        accel.accelerate(problem, plugin="fsai")
+    assert "fsai preconditioner (asked for) on the matrix; KSP type changed from gmres to cg" in caplog.text
+    uh = problem.solve()
+    ksp = problem.solver
+    assert ksp.getType() == "cg" and ksp.getConvergedReason() > 0
+    assert ksp.getIterationNumber() < plain.solver.getIterationNumber()
+    assert np.abs(uh.x.array - u_ref).max() < 1e-8 * np.abs(u_ref).max()
+    assert neural_pc(problem).applies >= ksp.getIterationNumber()
+    for p in (ref, plain, problem):
+        p.solver.destroy()

@@ -5,13 +5,17 @@
     uh = problem.solve()
 
 What it does, and what it leaves alone:
-* builds the DOF-to-grid map (BoxGridTransfer) from the function space, once;
+* picks the preconditioner component when none is named (:func:`pick_plugin`: dcdm on box meshes with a shipped
+  model, gnn everywhere else) and logs which and why;
+* for a grid component (dcdm), builds the DOF-to-grid map (BoxGridTransfer) from the function space, once; a matrix
+  component (gnn) needs none;
 * sets the KSP's PC to the NeuralPC with that map and the given options (``model``, ``providers``, ``threads``,
   ``fallback``, ``problem``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``), without touching the options database
   or the user's petsc_options dict;
 * changes the KSP type only where the user left the default (PETSc's gmres; preonly+LU in DOLFINx's
-  NewtonSolver): then to DCDM's FCG (mmax 2, standard truncation, unpreconditioned norm), and logs it. A KSP type
-  the user chose that is not flexible (cg, gmres, ...) is an error unless ``ksp_type=`` asks accelerate to choose;
+  NewtonSolver): then to DCDM's FCG (mmax 2, standard truncation, unpreconditioned norm) for a nonlinear component,
+  to CG for a linear one, and logs it. A KSP type the user chose that is not flexible (cg, gmres, ...) is an error
+  for a nonlinear component unless ``ksp_type=`` asks accelerate to choose;
 * returns the target so calls chain.
 """
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import fields
 
-from accel.errors import AccelError, ModelError, SolverConfigError
+from accel.errors import AccelError, GridError, ModelError, SolverConfigError
 
 from . import compat
 from .transfer import BoxGridTransfer, check_space
@@ -96,8 +100,9 @@ def _check_model(plugin: str, model: str | None, dim: int):
     return fits[0] if fits else None
 
 
-def _choose_ksp(ksp, ksp_type: str | None) -> str:
-    """Apply the KSP-type policy; returns a sentence for the log."""
+def _choose_ksp(ksp, ksp_type: str | None, linear: bool = False) -> str:
+    """Apply the KSP-type policy; returns a sentence for the log. ``linear``: the component is a fixed linear SPD
+    operator, so every KSP works and "auto" only replaces PETSc's default with CG."""
     from petsc4py import PETSc
 
     from accel.integrations.petsc.options import FLEXIBLE_KSP
@@ -108,6 +113,12 @@ def _choose_ksp(ksp, ksp_type: str | None) -> str:
     # NewtonSolver writes into the options database itself (preonly runs no Krylov method at all, so a PC swap
     # needs one in any case).
     chosen_by_user = current not in _DEFAULT_KSP or (current == "gmres" and PETSc.Options(prefix).hasName("ksp_type"))
+    if linear:
+        if ksp_type is None or (ksp_type == "auto" and chosen_by_user):
+            return f"KSP type {current} kept (the preconditioner is linear)"
+        ksp_type = "cg" if ksp_type == "auto" else ksp_type
+        _set_ksp_type(ksp, ksp_type)
+        return f"KSP type changed from {current} to {ksp_type}, unpreconditioned norm"
     if ksp_type == "auto":
         if current in FLEXIBLE_KSP:
             return f"KSP type {current} kept (flexible)"
@@ -176,19 +187,75 @@ def _coarsening(coarsen) -> int:
     return coarsen
 
 
-def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_type: str | None = "auto",
-               coarsen="auto", guess=None, guess_inputs=None, **options):
+def _describe_component(plugin: str, pc_opts, component_options, dim):
+    """The component's own description (layout, linearity), from a throwaway instance: no session is opened."""
+    from accel.components import PreconditionerConfig
+    from accel.registry import get_registry
+    from accel.runtime import RuntimeSettings
+
+    config = PreconditionerConfig(model=pc_opts.model or None, problem=pc_opts.problem or None,
+                                  runtime=RuntimeSettings.parse(pc_opts.providers, pc_opts.threads),
+                                  extra=dict(component_options or {}))
+    component = get_registry().get("preconditioner", plugin).load()(config)
+    try:
+        return component.describe(dim)
+    finally:
+        component.destroy()
+
+
+def _box_mesh_reason(space) -> str | None:
+    """Why the dcdm grid path cannot serve ``space`` (None when it can: a scalar P1/Q1 space on a box mesh with a
+    shipped model for its dimension)."""
+    try:
+        check_space(space)
+        BoxGridTransfer(space).destroy()  # collective: every rank finds the same answer
+        if _check_model("dcdm", None, space.mesh.topology.dim) is None:
+            return f"no shipped dcdm model for {space.mesh.topology.dim}D problems"
+    except (GridError, ModelError) as exc:
+        return str(exc)
+    return None
+
+
+def pick_plugin(space, model: str | None = None, available=None) -> tuple[str, str]:
+    """(plugin, why) for ``accelerate(problem)`` with no plugin: the model's own plugin when a model is given, dcdm
+    on a box mesh with a shipped model for its dimension, gnn everywhere else. ``available``: the preconditioner
+    component names (default: the registry's)."""
+    from accel import modelmeta
+    from accel.registry import get_registry
+
+    if model:
+        meta = modelmeta.read(model)
+        return meta.plugin, f"the model {model} belongs to it"
+    if available is None:
+        available = {c.name for c in get_registry().components("preconditioner")}
+    reason = _box_mesh_reason(space)
+    if reason is None:
+        return "dcdm", "a structured box mesh with a shipped dcdm model for its dimension"
+    if "gnn" in available:
+        return "gnn", f"dcdm cannot serve this problem ({reason})"
+    raise GridError(f"accelerate() has no preconditioner for this problem: dcdm needs a structured box mesh and a "
+                    f"shipped model ({reason}); the gnn plugin (a graph network on the matrix, any mesh) serves such "
+                    f"problems but is not installed (see 'accel plugins'); or pass transfer= a GridTransfer for dcdm")
+
+
+def accelerate(target, plugin: str | None = None, *, space=None, transfer=None, ksp_type: str | None = "auto",
+               coarsen="auto", guess=None, guess_inputs=None, component_options=None, **options):
     """Make ``target``'s linear solves use the neural preconditioner; returns ``target``.
 
     target: ``LinearProblem``, ``petsc4py.PETSc.KSP``, ``dolfinx.nls.petsc.NewtonSolver``, ``PETSc.SNES`` or a 0.10
-    ``NonlinearProblem``. ``space``: the (scalar P1/Q1) function space of the unknown, needed for a KSP, a Newton
-    solver or a SNES (a LinearProblem knows its own); a Function is accepted too. ``transfer``: your own GridTransfer
-    instead (meshes that are not boxes). ``ksp_type``: "auto" (switch PETSc's default to FCG, refuse a non-flexible
-    type you chose), a flexible type to set, or None (never change it). ``coarsen``: grid levels between the mesh's
-    grid and the network's, built by the PC's grid hierarchy ("auto": halvings down to the model's training grid;
-    0: the network at the mesh's resolution). Other keywords are NeuralPC options: ``model``, ``problem``,
-    ``providers``, ``threads``, ``fallback``, ``cycle_pre``, ``cycle_post``, ``cycle_omega``, ``smoother``. Call it
-    after your own ``setFromOptions`` calls; it does not write to the PETSc options database.
+    ``NonlinearProblem``. ``plugin``: the preconditioner component; None picks one and logs which and why: the
+    model's plugin when ``model`` is given, ``dcdm`` on a structured box mesh with a shipped model for its
+    dimension, ``gnn`` everywhere else (:func:`pick_plugin`). ``space``: the function space of the unknown, needed
+    for a KSP, a Newton solver or a SNES (a LinearProblem knows its own) by grid components and by the choice; a
+    Function is accepted too. ``transfer``: your own GridTransfer instead (grid components on meshes that are not
+    boxes). ``ksp_type``: "auto" (a nonlinear component: switch PETSc's default to FCG and refuse a non-flexible
+    type you chose; a linear one such as gnn: switch the default to CG, keep any type you chose), a type to set, or
+    None (never change it). ``coarsen``: grid levels between the mesh's grid and the network's, built by the PC's
+    grid hierarchy ("auto": halvings down to the model's training grid; 0: the network at the mesh's resolution).
+    ``component_options``: the component's own settings (``PreconditionerConfig.extra``). Other keywords are
+    NeuralPC options: ``model``, ``problem``, ``providers``, ``threads``, ``fallback``, ``cycle_pre``,
+    ``cycle_post``, ``cycle_omega``, ``smoother``. Call it after your own ``setFromOptions`` calls; it does not
+    write to the PETSc options database.
 
     ``guess``: a surrogate (registered component name such as ``darcy``, an .onnx path, or an object with
     ``predict``) whose prediction starts every solve; ``guess_inputs``: its input on the mesh's grid (an array of
@@ -199,8 +266,25 @@ def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_t
     """
     ksp, space, what = _resolve(target, _as_space(space))
     compat.check_options_prefix(ksp.getOptionsPrefix())
+    why = "asked for"
+    if plugin is None:
+        if transfer is not None:
+            plugin, why = "dcdm", "a grid transfer was given"
+        elif space is None and not options.get("model"):
+            raise AccelError(f"accelerate() needs the function space for a {what} to choose the preconditioner: pass "
+                             "space=V (the space of the unknown), transfer= a GridTransfer, or plugin='gnn' (which "
+                             "needs no space)")
+        else:
+            plugin, why = pick_plugin(space, options.get("model"))
+        if ksp.getComm().getRank() == 0:
+            log.info("accel: chose the %s preconditioner: %s", plugin, why)
     pc_opts = _pc_options(plugin, options)
-    if transfer is None:
+    dim = len(transfer.shape) if transfer is not None else (space.mesh.topology.dim if space is not None else None)
+    info = _describe_component(plugin, pc_opts, component_options, dim)
+    if info.layout == "matrix":
+        transfer = None
+        how = _choose_ksp(ksp, ksp_type, linear=info.linear)
+    elif transfer is None:
         if space is None:
             raise AccelError(f"accelerate() needs the function space for a {what}: pass space=V (the space of the "
                              "unknown), or transfer= a GridTransfer")
@@ -210,24 +294,27 @@ def accelerate(target, plugin: str = "dcdm", *, space=None, transfer=None, ksp_t
         try:
             if coarsen != "auto" or "levels" not in options:
                 pc_opts.levels = _coarsening(coarsen)
-            how = _choose_ksp(ksp, ksp_type)
+            how = _choose_ksp(ksp, ksp_type, linear=info.linear)
         except Exception:
             transfer.destroy()
             raise
     else:
         _check_model(plugin, pc_opts.model or None, len(transfer.shape))
-        how = _choose_ksp(ksp, ksp_type)
+        how = _choose_ksp(ksp, ksp_type, linear=info.linear)
     ctx = _neural_pc_class()()
     ctx.transfer = transfer
     ctx.opts = pc_opts
+    ctx.component_options = dict(component_options or {})
     if guess is not None:
         ctx.guess_hook = _GuessHook(guess, guess_inputs, space, threads=pc_opts.threads, providers=pc_opts.providers)
     pc = ksp.getPC()
     pc.setType("python")
     pc.setPythonContext(ctx)
     if ksp.getComm().getRank() == 0:
-        log.info("accel: %s accelerated with the %s neural preconditioner on a %s grid (%s); %s", what, plugin,
-                 "x".join(map(str, transfer.shape)), getattr(transfer, "cell_type", type(transfer).__name__), how)
+        where = (f"on a {'x'.join(map(str, transfer.shape))} grid "
+                 f"({getattr(transfer, 'cell_type', type(transfer).__name__)})" if transfer is not None
+                 else "on the matrix")
+        log.info("accel: %s accelerated with the %s preconditioner (%s) %s; %s", what, plugin, why, where, how)
     return target
 
 

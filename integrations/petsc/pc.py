@@ -181,15 +181,14 @@ class NeuralPC:
             self.opts = self._read_options(pc)
         A = pc.getOperators()[1]
         self._mpi = A.getComm().tompi4py()
-        built_for = (self.opts, id(self.transfer), _handle(attached_dm(pc)))
         structure = _structure(A)
-        same = structure is not None and structure == self._structure and self._built_for == built_for
+        same = structure is not None and structure == self._structure and self._built_for == self._config_key(pc)
         if same and self._update(pc, A):
             kind = "update"
         else:
             self._initialize(pc, A)
             kind = "initialize"
-        self._built_for, self._operator, self._structure = built_for, A, structure
+        self._built_for, self._operator, self._structure = self._config_key(pc), A, structure
         self.using_fallback = False
         self.setup_time = time.perf_counter() - t0
         self.setups[kind] += 1
@@ -268,6 +267,10 @@ class NeuralPC:
             self.transfer = None
 
     # -- set-up ------------------------------------------------------------------------------------------------------
+    def _config_key(self, pc) -> tuple:
+        """What the built parts depend on besides the operator: options, the preset transfer, the attached DM."""
+        return (self.opts, id(self.transfer), _handle(attached_dm(pc)))
+
     def _read_options(self, pc) -> NeuralPCOptions:
         """The options database over the options set in code, agreed across ranks (collective)."""
         prefix = (pc.getOptionsPrefix() or "") + "accel_"
