@@ -233,9 +233,11 @@ def run_walks(domain: Domain, P: np.ndarray, per_point: int, walk0: int, n: int,
         exits, d, acc, over, steps = kernel.walk_block(P, aux_pts, int(per_point), int(walk0), int(n), seed64,
                                                        float(epsilon), int(max_steps), prog.ops, prog.fp, prog.ip,
                                                        prog.depth, kind, sfp, row, stride, kernel.LANES)
-        walk_aux = (aux_pts.take(np.arange(walk0, walk0 + n) // per_point) if aux_pts.size
-                    else np.zeros(n, dtype=np.int64))
-        return _project(prog, exits, walk_aux, d, over), acc, over, int(steps)
+        if over.any():
+            walk_aux = (aux_pts.take(np.arange(walk0, walk0 + n) // per_point) if aux_pts.size
+                        else np.zeros(n, dtype=np.int64))
+            exits = _project(prog, exits, walk_aux, over)
+        return exits, acc, over, int(steps)
     if aux is not None:
         raise SolverConfigError("per-point instance numbers need a compiled domain and source")
     X0 = P.take(np.arange(walk0, walk0 + n) // per_point, axis=1)
@@ -243,10 +245,9 @@ def run_walks(domain: Domain, P: np.ndarray, per_point: int, walk0: int, n: int,
     return domain.closest(exits), acc, over, steps
 
 
-def _project(prog, exits, aux, d, over, rounds: int = 8):
-    """Exit points onto the boundary (kernel.project); walks stopped by max_steps start deeper inside, where one
-    Newton step on a distance bound may fall short, so those get a few more."""
-    B = kernel.project(prog.ops, prog.fp, prog.ip, prog.depth, exits, aux, d)
+def _project(prog, B, aux, over, rounds: int = 8):
+    """The kernel projected every exit onto the boundary by one Newton step; walks stopped by max_steps start
+    deeper inside, where one step on a distance bound may fall short, so those get a few more."""
     idx = np.flatnonzero(over)
     for _ in range(rounds):
         if idx.size == 0:

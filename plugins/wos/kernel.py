@@ -46,26 +46,26 @@ SRC_NONE, SRC_CONST, SRC_GAUSS = 0, 1, 2
 STAR_ROW = 14
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def mix64(z):
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
     return z ^ (z >> _S31)
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def walk_key(seed, walk):
     return mix64(mix64(seed * GAMMA + _KEY) ^ (np.uint64(walk) * _KEY))
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def uniforms(key, jump, slot):
     """Two uniforms in [0, 1) from word ``slot`` of jump ``jump`` of the walk with ``key``."""
     h = mix64(key + np.uint64(SLOTS * jump + slot + 1) * GAMMA)
     return np.int64(h >> _S32) * _INV32, np.int64(h & _LOW) * _INV32
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def circle(u):
     """A point on the unit circle at angle 2 pi u, without libm calls (vectorisable): quadrant by the two top bits,
     then Taylor polynomials on [-pi/4, pi/4) (error below 1e-11)."""
@@ -84,7 +84,7 @@ def circle(u):
     return cx * sign, cy * sign
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def direction(key, jump, slot, dim):
     """A uniform unit vector (2D: one uniform; 3D: z uniform in [-1, 1], angle uniform)."""
     u, v = uniforms(key, jump, slot)
@@ -96,7 +96,7 @@ def direction(key, jump, slot, dim):
     return s * cx, s * cy, z
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def green_sample(key, jump, dim):
     """Offset (as a fraction of the radius) of a sample of the ball's Green's function: 2D radius fraction
     sqrt(u1 u2) (density 4 s log(1/s)), 3D the median of three uniforms (Beta(2,2)); uniform direction."""
@@ -114,7 +114,7 @@ def green_sample(key, jump, dim):
     return rho * s * cx, rho * s * cy, rho * z
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def source_value(kind, sfp, row, y0, y1, y2, dim):
     if kind == SRC_CONST:
         return sfp[row]
@@ -136,7 +136,7 @@ def source_value(kind, sfp, row, y0, y1, y2, dim):
 
 
 # -- domain program -----------------------------------------------------------------------------------------------
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def _grid_bound(fp, g, x, y):
     """max(0, lower bound) from a 2D node grid: d(node) - |x - node| (the distance is 1-Lipschitz)."""
     x0, y0, inv_h, h = fp[g], fp[g + 1], fp[g + 2], fp[g + 3]
@@ -148,10 +148,10 @@ def _grid_bound(fp, g, x, y):
     return fp[off + i * ny + j] - math.sqrt(dx * dx + dy * dy)
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def star_distance(fp, o, x, y):
-    """Signed inside distance bound of the star r < R(t) (see domains.StarShaped), no trigonometric calls: the
-    angle's multiples come from x / r, y / r by the double-angle formulas."""
+    """Signed inside distance bound of the star r < R(t) (see domains.StarShaped) in closed form, no trigonometric
+    calls: the angle's multiples come from x / r, y / r by the double-angle formulas. Branch-free (vectorises)."""
     c1, c2, sc, rmin, d1max, d2max, lip_out = fp[o], fp[o + 1], fp[o + 2], fp[o + 3], fp[o + 4], fp[o + 5], fp[o + 6]
     r = math.sqrt(x * x + y * y)
     inv = 1.0 / max(r, 1e-300)
@@ -171,12 +171,18 @@ def star_distance(fp, o, x, y):
     lip = math.sqrt(1.0 + dRwin * dRwin / max(rho2, 1e-30))
     b = aphi / lip if rho2 > 0 else 0.0
     b = max(b, rmin - r)
-    if fp[o + 13] >= 0:  # grid offset: a grid of exact distances tightens the bound deep inside
-        b = max(b, _grid_bound(fp, o + 7, x, y))
     return b if phi >= 0 else -aphi / lip_out
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
+def star_grid(fp, o, x, y, d):
+    """Inside (d >= 0), the larger of d and the star's grid bound (when it has a grid: offset o + 13 >= 0)."""
+    if fp[o + 13] < 0 or d < 0:
+        return d
+    return max(d, _grid_bound(fp, o + 7, x, y))
+
+
+@njit(inline="always", cache=True, error_model="numpy")
 def _seg_dist2(px, py, ax, ay, bx, by):
     ex, ey = bx - ax, by - ay
     wx, wy = px - ax, py - ay
@@ -187,7 +193,7 @@ def _seg_dist2(px, py, ax, ay, bx, by):
     return dx * dx + dy * dy, ax + t * ex, ay + t * ey
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def _tri_closest(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz):
     """Closest point of triangle abc to p (Ericson, Real-Time Collision Detection, 5.1.5)."""
     abx, aby, abz = bx - ax, by - ay, bz - az
@@ -225,7 +231,7 @@ def _tri_closest(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz):
     return ax + abx * v + acx * w, ay + aby * v + acy * w, az + abz * v + acz * w
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def mesh_closest(fp, ip, o, dim, x, y, z):
     """Exact closest boundary point of a mesh domain (parameter layout in mesh_domain.MeshDomain.emit): the
     candidate primitives of the nearest grid node, or all of them when that node has no list or the point lies
@@ -264,7 +270,7 @@ def mesh_closest(fp, ip, o, dim, x, y, z):
     return math.sqrt(best), bx, by, bz
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def mesh_closest_points(fp, ip, o, X):
     """Exact distances (n,) and closest boundary points (dim, n) of a mesh domain at the columns of X."""
     dim, n = X.shape
@@ -278,7 +284,7 @@ def mesh_closest_points(fp, ip, o, X):
     return d, P
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def _mesh_grid_bound(fp, o, dim, x, y, z):
     h, inv_h = fp[o + 3], fp[o + 4]
     n0, n1, n2 = np.int64(fp[o + 5]), np.int64(fp[o + 6]), np.int64(fp[o + 7])
@@ -296,7 +302,7 @@ def _mesh_grid_bound(fp, o, dim, x, y, z):
     return fp[d_off + (i * n1 + j) * n2 + k] - math.sqrt(q)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def eval_program(ops, fp, ip, dim, X, aux, out, stack, i0, i1):
     """d = -sdf at columns i0..i1 of X (dim, lanes) into ``out``; ``aux`` (lanes,) selects per-instance rows."""
     sp = 0
@@ -337,13 +343,18 @@ def eval_program(ops, fp, ip, dim, X, aux, out, stack, i0, i1):
                     qp = max(q, 0.0)
                     out2 += qp * qp
                 d[i] = -(min(qmax, 0.0) + math.sqrt(out2))
-        elif op == OP_STAR:
+        elif op == OP_STAR:  # closed form, then the grid (two loops: each vectorises)
             if stride == 0:
                 for i in range(i0, i1):
                     d[i] = star_distance(fp, o, X[0, i], X[1, i])
+                if fp[o + 13] >= 0:
+                    for i in range(i0, i1):
+                        d[i] = star_grid(fp, o, X[0, i], X[1, i], d[i])
             else:
                 for i in range(i0, i1):
                     d[i] = star_distance(fp, o + aux[i] * stride, X[0, i], X[1, i])
+                for i in range(i0, i1):
+                    d[i] = star_grid(fp, o + aux[i] * stride, X[0, i], X[1, i], d[i])
         elif op == OP_MESH:
             near = fp[o + 14]
             for i in range(i0, i1):
@@ -357,7 +368,7 @@ def eval_program(ops, fp, ip, dim, X, aux, out, stack, i0, i1):
 
 
 # -- the walk loop ------------------------------------------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _load(lane, w, P, aux_pts, per_point, lx, laux, lkey, ljump, lacc, lwalk, seed, walk0, dim):
     g = walk0 + w
     pt = g // per_point
@@ -370,14 +381,37 @@ def _load(lane, w, P, aux_pts, per_point, lx, laux, lkey, ljump, lacc, lwalk, se
     lwalk[lane] = w
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _flush_exits(ops, fp, ip, dim, ex, exd, exaux, exw, count, Xh, val, stack, exits, h):
+    """One Newton step onto the boundary for the buffered exits (see project), written to their walks' columns."""
+    for a in range(dim):
+        for i in range(count):
+            Xh[a, i] = ex[a, i]
+    g2 = np.zeros(count)
+    grad = np.empty((dim, count))
+    for a in range(dim):
+        for i in range(count):
+            Xh[a, i] = ex[a, i] + h
+        eval_program(ops, fp, ip, dim, Xh, exaux, val, stack, 0, count)
+        for i in range(count):
+            Xh[a, i] = ex[a, i]
+            grad[a, i] = (val[i] - exd[i]) / h
+            g2[i] += grad[a, i] * grad[a, i]
+    for i in range(count):
+        w = exw[i]
+        step = exd[i] / g2[i] if g2[i] > 0.25 else 0.0
+        for a in range(dim):
+            exits[a, w] = ex[a, i] - step * grad[a, i]
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def walk_block(P, aux_pts, per_point, walk0, n, seed, eps, max_steps, ops, fp, ip, depth, src_kind, sfp, src_row,
                src_stride, lanes):
     """Walks ``walk0 .. walk0 + n - 1`` (global numbers); walk g starts at column ``g // per_point`` of the query
     points P (dim, m), with instance number ``aux_pts[g // per_point]`` (or 0 when aux_pts is empty).
 
-    Returns exit points (dim, n), their distances (n,), source sums (n,), overrun flags (n,) and the number of
-    distance queries.
+    Returns exit points projected onto the boundary by one Newton step (see project) (dim, n), the distances at
+    the exits before projection (n,), source sums (n,), overrun flags (n,) and the number of distance queries.
     """
     dim = P.shape[0]
     W = min(lanes, n)
@@ -393,6 +427,10 @@ def walk_block(P, aux_pts, per_point, walk0, n, seed, eps, max_steps, ops, fp, i
     lwalk = np.full(W, -1, dtype=np.int64)
     lr = np.zeros(W)
     stack = np.empty((max(depth, 1), W))
+    # finished walks wait in a buffer and are projected onto the boundary a lane-set at a time (vectorised)
+    ex, exd, exaux, exw = np.empty((dim, W)), np.empty(W), np.zeros(W, dtype=np.int64), np.zeros(W, dtype=np.int64)
+    Xh, val = np.empty((dim, W)), np.empty(W)
+    nex = 0
     green = 0.25 if dim == 2 else 1.0 / 6.0
     for lane in range(W):
         _load(lane, lane, P, aux_pts, per_point, lx, laux, lkey, ljump, lacc, lwalk, seed, walk0, dim)
@@ -412,8 +450,13 @@ def walk_block(P, aux_pts, per_point, walk0, n, seed, eps, max_steps, ops, fp, i
                 live += 1
                 continue
             w = lwalk[i]
+            if nex == W:
+                _flush_exits(ops, fp, ip, dim, ex, exd, exaux, exw, nex, Xh, val, stack, exits, 1e-7)
+                nex = 0
             for a in range(dim):
-                exits[a, w] = lx[a, i]
+                ex[a, nex] = lx[a, i]
+            exd[nex], exaux[nex], exw[nex] = lr[i], laux[i], w
+            nex += 1
             over[w] = lr[i] >= eps
             dexit[w] = lr[i]
             acc[w] = lacc[i]
@@ -462,11 +505,11 @@ def walk_block(P, aux_pts, per_point, walk0, n, seed, eps, max_steps, ops, fp, i
                 lx[2, i] += r * dz
                 ljump[i] += r > 0
         eval_program(ops, fp, ip, dim, lx, laux, lr, stack, 0, active)
-    # the exits' instance numbers, for the projection onto the boundary
+    _flush_exits(ops, fp, ip, dim, ex, exd, exaux, exw, nex, Xh, val, stack, exits, 1e-7)
     return exits, dexit, acc, over, steps
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def project(ops, fp, ip, depth, X, aux, d, h=1e-7):
     """Newton step onto the zero set of d = -sdf from points X (dim, n) near it, d their values:
     ``x - d grad d / |grad d|^2`` (forward differences). Exact for exact distances (balls, boxes, meshes, and
@@ -497,7 +540,7 @@ def project(ops, fp, ip, depth, X, aux, d, h=1e-7):
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def point_sums(vals, over, walk0, per_point, p0, m):
     """Sums of the walk values and their squares, and overrun counts, per query point p0 .. p0 + m - 1."""
     s1, s2, no = np.zeros(m), np.zeros(m), np.zeros(m, dtype=np.int64)
@@ -510,7 +553,7 @@ def point_sums(vals, over, walk0, per_point, p0, m):
 
 
 # -- pieces for walks driven from Python (domains given as Python callables) ---------------------------------------
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def keys_for(seed, walks):
     out = np.empty(walks.size, dtype=np.uint64)
     s = np.uint64(seed)
@@ -519,7 +562,7 @@ def keys_for(seed, walks):
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def green_points(X, r, keys, jumps):
     """Green's-function sample points (dim, m) of one jump of every walk and their weights |B| G / f = c r^2."""
     dim, m = X.shape
@@ -536,7 +579,7 @@ def green_points(X, r, keys, jumps):
     return Y, wgt
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def jump(X, r, keys, jumps):
     """One jump of every walk (columns of X, in place), the same draws as walk_block."""
     dim, m = X.shape
@@ -549,7 +592,7 @@ def jump(X, r, keys, jumps):
         jumps[i] += 1
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def source_values(kind, sfp, row, Y):
     """A kernel source at the columns of Y (dim, m)."""
     dim, m = Y.shape
