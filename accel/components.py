@@ -203,8 +203,9 @@ class GridPreconditioner(Protocol):
     The PC gathers the residual on the network's grid to rank 0 and scatters the result back; every method below
     except ``describe`` is called on rank 0 only."""
 
-    def describe(self, dim: int) -> PreconditionerInfo:
-        """Metadata for a ``dim``-D problem, on every rank; raises ModelError when the model does not fit."""
+    def describe(self, dim: int | None) -> PreconditionerInfo:
+        """Metadata for a ``dim``-D problem, on every rank; raises ModelError when the model does not fit. ``dim``
+        None (the PC found no grid, or asks only for the layout): the layout alone, without reading the model."""
         ...
 
     def initialize(self, problem: GridProblem) -> None:

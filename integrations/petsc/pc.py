@@ -55,7 +55,8 @@ class NeuralPCOptions:
 def _reported(method):
     """A Python exception in a PETSc callback reaches a Python caller intact (petsc4py re-raises it there, with its
     traceback), but a C caller sees only 'error code -1' and petsc4py prints nothing of it. So the traceback is
-    logged here only when no Python frame called into PETSc: once either way, never twice."""
+    logged here only when no Python frame called into PETSc: once either way, never twice. (DOLFINx's C++ Newton
+    solver, called from Python, chains the Python exception to its own error, so it shows the traceback too.)"""
 
     @functools.wraps(method)
     def wrapper(self, pc, *args):
