@@ -54,8 +54,13 @@ def mix64(z):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
+def seed_hash(seed):
+    return mix64(seed * GAMMA + _KEY)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
 def walk_key(seed, walk):
-    return mix64(mix64(seed * GAMMA + _KEY) ^ (np.uint64(walk) * _KEY))
+    return mix64(seed_hash(seed) ^ (np.uint64(walk) * _KEY))
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -368,14 +373,12 @@ def eval_program(ops, fp, ip, dim, X, aux, out, stack, i0, i1):
 
 
 # -- the walk loop ------------------------------------------------------------------------------------------------
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _load(lane, w, P, aux_pts, per_point, lx, laux, lkey, ljump, lacc, lwalk, seed, walk0, dim):
-    g = walk0 + w
-    pt = g // per_point
+@njit(inline="always", cache=True, error_model="numpy")
+def _load(lane, w, pt, P, aux_pts, lx, laux, lkey, ljump, lacc, lwalk, seed_hash, walk0, dim):
     for a in range(dim):
         lx[a, lane] = P[a, pt]
     laux[lane] = aux_pts[pt] if aux_pts.size else 0
-    lkey[lane] = walk_key(seed, g)
+    lkey[lane] = mix64(seed_hash ^ (np.uint64(walk0 + w) * _KEY))
     ljump[lane] = 0
     lacc[lane] = 0.0
     lwalk[lane] = w
@@ -432,8 +435,14 @@ def walk_block(P, aux_pts, per_point, walk0, n, seed, eps, max_steps, ops, fp, i
     Xh, val = np.empty((dim, W)), np.empty(W)
     nex = 0
     green = 0.25 if dim == 2 else 1.0 / 6.0
+    sh = seed_hash(seed)
+    # the query point of the next walk to load, advanced incrementally (no division per walk)
+    pt, left = walk0 // per_point, per_point - walk0 % per_point
     for lane in range(W):
-        _load(lane, lane, P, aux_pts, per_point, lx, laux, lkey, ljump, lacc, lwalk, seed, walk0, dim)
+        _load(lane, lane, pt, P, aux_pts, lx, laux, lkey, ljump, lacc, lwalk, sh, walk0, dim)
+        left -= 1
+        if left == 0:
+            pt, left = pt + 1, per_point
     nxt = W
     active = W
     steps = 0
@@ -462,8 +471,11 @@ def walk_block(P, aux_pts, per_point, walk0, n, seed, eps, max_steps, ops, fp, i
             acc[w] = lacc[i]
             lr[i] = 0.0
             if nxt < n:
-                _load(i, nxt, P, aux_pts, per_point, lx, laux, lkey, ljump, lacc, lwalk, seed, walk0, dim)
+                _load(i, nxt, pt, P, aux_pts, lx, laux, lkey, ljump, lacc, lwalk, sh, walk0, dim)
                 nxt += 1
+                left -= 1
+                if left == 0:
+                    pt, left = pt + 1, per_point
                 live += 1
             else:
                 lwalk[i] = -1
