@@ -28,11 +28,26 @@ def progress_bar(iterable=None, *, total=None, desc: str | None = None, unit: st
 
     file = file if file is not None else sys.stderr
     tty = _is_tty(file)
+    cls = tqdm
     if not tty:
-        # miniters=0 with maxinterval=inf stops tqdm's monitor from lowering the interval; one line per redraw
         kwargs.setdefault("mininterval", log_interval)
-        kwargs.setdefault("maxinterval", float("inf"))
+        kwargs.setdefault("maxinterval", float("inf"))  # tqdm's monitor would otherwise shorten the interval
         kwargs.setdefault("ascii", True)
         kwargs.setdefault("ncols", 100)
-    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=not enabled, file=file,
-                dynamic_ncols=tty, **kwargs)
+        cls = _log_bar_class(tqdm)
+    return cls(iterable, total=total, desc=desc, unit=unit, disable=not enabled, file=file, dynamic_ncols=tty,
+               **kwargs)
+
+
+def _log_bar_class(tqdm):
+    """tqdm whose ``set_postfix`` / ``set_description`` wait for the next timed redraw instead of forcing one (a
+    loss shown every step would otherwise write a line per step)."""
+
+    class LogBar(tqdm):
+        def set_postfix(self, ordered_dict=None, refresh=False, **kwargs):
+            super().set_postfix(ordered_dict, refresh=refresh, **kwargs)
+
+        def set_description(self, desc=None, refresh=False):
+            super().set_description(desc, refresh=refresh)
+
+    return LogBar

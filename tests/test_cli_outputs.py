@@ -137,9 +137,10 @@ def test_progress_bars_do_not_flood_a_log_file():
 
     log = io.StringIO()  # not a terminal, like a redirected stderr
     with progress_bar(total=400, desc="steps", file=log) as bar:
-        for _ in range(400):
+        for i in range(400):
             time.sleep(0.002)
             bar.update(1)
+            bar.set_postfix(loss=f"{1 / (i + 1):.3e}")  # a loss shown every step must not force a line each
     # a terminal bar redraws ten times a second (about 9 lines here); a log gets the first and the last state
     assert log.getvalue().count("\r") <= 3 and "400/400" in log.getvalue()
     quiet = io.StringIO()
