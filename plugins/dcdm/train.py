@@ -142,11 +142,9 @@ def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
     gen = torch.Generator().manual_seed(cfg.seed)
     history = []
-    bar = range(cfg.steps)
-    if progress:
-        from tqdm import tqdm
+    from accel.progress import progress_bar
 
-        bar = tqdm(bar, desc=f"train dcdm {cfg.problem}", unit="step")
+    bar = progress_bar(range(cfg.steps), desc=f"train dcdm {cfg.problem}", unit="step", enabled=progress)
     logf = open(log_path, "w") if log_path else None
     running = None
     try:
