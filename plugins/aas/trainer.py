@@ -206,7 +206,7 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         import torch
-        from tqdm import tqdm
+        from accel.progress import progress_bar
 
         c = self.config
         t0 = time.perf_counter()
@@ -214,7 +214,7 @@ class Trainer:
         per_stage = [c.steps // c.stages + (1 if s < c.steps % c.stages else 0) for s in range(c.stages)]
         good_state, good_step = copy.deepcopy(self.model.state_dict()), 0
         step = 0
-        bar = tqdm(total=c.steps, disable=not c.progress, desc=f"{self.problem.name}/{c.sampler}", unit="step")
+        bar = progress_bar(total=c.steps, enabled=c.progress, desc=f"{self.problem.name}/{c.sampler}", unit="step")
         try:
             for stage, nsteps in enumerate(per_stage):
                 try:
