@@ -68,6 +68,10 @@ def atomic_output(*paths, force: bool = False, flag: str = "--force", folder: bo
     if not paths:
         raise TypeError("atomic_output needs at least one destination path")
     dests = [Path(p) for p in paths]
+    for d in dests:  # never replace a folder by a file or a file by a folder, --force or not
+        if d.exists() and d.is_dir() != folder:
+            raise OutputExistsError(f"{d} is {'a file' if folder else 'a directory'}; give a "
+                                    f"{'folder' if folder else 'file'} path for this output")
     refuse_existing(*dests, force=force, flag=flag)
     temps = [temporary_name(d) for d in dests]
     for d, t in zip(dests, temps):
@@ -80,7 +84,7 @@ def atomic_output(*paths, force: bool = False, flag: str = "--force", folder: bo
         if missing:
             raise AccelError(f"internal error: nothing was written for {', '.join(missing)}")
         for d, t in zip(dests, temps):
-            if d.is_dir() and not d.is_symlink():  # os.replace cannot replace a folder (force was checked above)
+            if folder and d.is_dir() and not d.is_symlink():  # os.replace cannot replace a folder (force checked)
                 shutil.rmtree(d)
             os.replace(t, d)
     finally:

@@ -76,3 +76,16 @@ def test_argument_types():
         existing_file("/")
     with pytest.raises(argparse.ArgumentTypeError, match="does not exist"):
         existing_file("/no/such/file.npy")
+
+
+def test_a_folder_is_never_replaced_by_a_file_even_with_force(tmp_path):
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "data.txt").write_text("x")
+    with pytest.raises(OutputExistsError, match="is a directory; give a file path"):
+        with atomic_output(tmp_path / "keep", force=True) as tmp:
+            tmp.write_text("y")
+    assert (tmp_path / "keep" / "data.txt").read_text() == "x"
+    (tmp_path / "f.txt").write_text("z")
+    with pytest.raises(OutputExistsError, match="is a file; give a folder path"):
+        with atomic_output(tmp_path / "f.txt", force=True, folder=True):
+            pass
