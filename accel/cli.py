@@ -22,10 +22,13 @@ def _cmd_plugins(args) -> int:
     from . import modelmeta
 
     reg = get_registry()
+    declared = [(c.kind, c.name) for c in reg.components()]
     for info in reg.plugins.values():
         print(f"{info.name}  [{info.source}]")
         for c in info.components:
-            print(f"    {c.kind:<15} {c.name:<16} {c.summary}")
+            # a name several plugins declare is shown qualified: the only spelling that selects this one for sure
+            name = c.qualified_name if declared.count((c.kind, c.name)) > 1 else c.name
+            print(f"    {c.kind:<15} {name:<16} {c.summary}")
         for f in reg.model_files(info.name):
             try:
                 m = modelmeta.read(f)

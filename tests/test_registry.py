@@ -143,6 +143,12 @@ def test_clashing_names_never_shadow_silently(tmp_path):
     assert lines["WOS"] == "accel" and "plugin 'wos' (accel-shadow 0.1.0) was skipped" in lines["FAIL"]
     with pytest.raises(UnknownComponentError, match="nobody:dcdm"):
         get_registry().get("preconditioner", "nobody:dcdm")
+    listing = subprocess.run([sys.executable, "-m", "accel.cli", "plugins"], capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONPATH=str(target)), timeout=120)
+    assert listing.returncode == 0
+    for qualified in ("aaa_shadow:dcdm", "dcdm:dcdm", "aaa_shadow:twin", "zzz_twin:twin"):
+        assert f" {qualified} " in listing.stdout  # the listing shows the names that choose between them
+    assert "FAILED plugin 'wos' (accel-shadow 0.1.0) was skipped" in listing.stdout
 
 
 def test_component_names_cannot_hold_the_qualifier_separator():
