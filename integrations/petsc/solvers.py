@@ -107,6 +107,9 @@ class Solver:
         self.opts_dict = dict(CONFIGS[config] if isinstance(config, str) else config)
         self.opts_dict.update(extra or {})
         mg_from_grid = bool(self.opts_dict.pop(MG_GRID, False))
+        if self.opts_dict.get("pc_type") == "icc" and A.getComm().getSize() > 1:
+            # PETSc's ICC is sequential: under MPI a user runs it on each rank's block (block Jacobi)
+            self.opts_dict.update(pc_type="bjacobi", sub_pc_type="icc")
         self.prefix = f"accel_solve{next(_counter)}_"
         self.opts = PETSc.Options()
         for k, v in self.opts_dict.items():
