@@ -47,6 +47,12 @@ def add_commands(commands) -> None:
     t.add_argument("--lr", type=positive_float, default=2e-3)
     t.add_argument("--boundary-weight", type=positive_float, default=10.0,
                    help="PINN boundary loss weight (default 10)")
+    t.add_argument("--wos-boundary-weight", type=positive_float, default=1.0,
+                   help="WoS-NO boundary loss weight (default 1)")
+    t.add_argument("--pinn-points", choices=("redraw", "fixed"), default="redraw",
+                   help="PINN collocation points: drawn afresh every step (default) or fixed per instance")
+    t.add_argument("--no-normalize", action="store_true",
+                   help="do not divide each instance's loss terms by its scale (mean f^2, t^2, g^2)")
     t.add_argument("--methods", default="wos,pinn,pinn-time",
                    help="comma list of wos, pinn (same steps), pinn-time (same wall time as wos)")
     t.add_argument("--seed", type=int, default=0)

@@ -4,7 +4,11 @@
   (``walks`` fresh walks per point) and averaged across epochs, plus the exact boundary data at boundary points.
 - ``pinn``: the same network, same instances and optimiser, loss = mean (Laplace u + f)^2 + w mean (u - g)^2
   (autograd Laplacian), for the same number of steps; ``pinn-time``: for the same wall time as ``wos``
-  (its WoS estimation included).
+  (its WoS estimation included). By default (``pinn_points="redraw"``) its collocation and boundary points are
+  drawn afresh every step, so over a run it sees the whole domain (a narrow source included), not 256 fixed points.
+- ``normalize`` (default on): every instance's loss terms are divided by that instance's scale, so instances with
+  large sources or boundary data do not dominate the batch: PINN residual by mean f^2, data term by mean t^2 (the
+  instance's WoS targets: the loss is then its relative L2 error squared), boundary terms by mean g^2.
 Both are scored by the relative L2 error against DOLFINx P2 solutions of held-out instances.
 """
 from __future__ import annotations
@@ -44,6 +48,9 @@ class Config:
     fem_n_t: int = 256
     features: bool = True
     sigma: float = SIGMA  # source width; narrower sources keep their mass (amplitudes x (0.2 / sigma)^2)
+    pinn_points: str = "redraw"  # or "fixed": the same interior/boundary points every epoch
+    normalize: bool = True  # per-instance loss normalisation (module docstring)
+    wos_boundary_weight: float = 1.0  # boundary-loss weight of the WoS regression (boundary_weight is PINN's)
 
 
 class Dataset:
@@ -58,6 +65,36 @@ class Dataset:
         self.fi = [i.source(p) for i, p in zip(self.inst, self.xi)]
         self.target = [np.zeros(cfg.interior) for _ in range(n)]
         self.rounds = 0
+        # per-instance loss scales, from larger samples than the training points (stable for narrow sources)
+        self.fscale = np.array([np.mean(i.source(i.interior_points(4096, rng)) ** 2) + 1e-8 for i in self.inst])
+        self.gscale = np.array([np.mean(i.boundary(i.boundary_points(1024, rng)) ** 2) + 1e-8 for i in self.inst])
+
+
+def _redrawn(ds: Dataset, ids, cfg: Config, rng: np.random.Generator, torch):
+    """Fresh interior and boundary points (with f and g there) for the instances ``ids``."""
+    Pi, Xi, fi, Pb, Xb, gb = [], [], [], [], [], []
+    for i in ids:
+        inst = ds.inst[i]
+        xi, xb = inst.interior_points(cfg.interior, rng), inst.boundary_points(cfg.boundary, rng)
+        Pi.append(np.repeat(ds.params[i][None], len(xi), 0))
+        Pb.append(np.repeat(ds.params[i][None], len(xb), 0))
+        Xi.append(xi)
+        Xb.append(xb)
+        fi.append(inst.source(xi))
+        gb.append(inst.boundary(xb))
+    t = (lambda parts: torch.from_numpy(np.concatenate(parts).astype(np.float32)))
+    return t(Pi), t(Xi), t(fi), t(Pb), t(Xb), t(gb)
+
+
+def _weights(ds: Dataset, ids, scales, counts, cfg: Config, torch):
+    """Per-point loss weights: 1 / the point's instance scale (or 1 without normalisation)."""
+    if not cfg.normalize:
+        return None
+    return torch.from_numpy(np.repeat(1.0 / np.asarray(scales)[ids], counts).astype(np.float32))
+
+
+def _wmean(sq, w, torch):
+    return torch.mean(sq) if w is None else torch.mean(w * sq)
 
 
 def _tensors(ds: Dataset, ids, torch, kind: str):
@@ -123,16 +160,25 @@ def train(cfg: Config, method: str, train_ds: Dataset, max_seconds: float | None
                 stats["wos_walks"] += sum(len(p) for p in train_ds.xi) * cfg.walks
                 stats["wos_seconds"] += time.perf_counter() - tw
         ids, order = order[:cfg.batch], order[cfg.batch:]
-        Pi, Xi = _tensors(train_ds, ids, torch, "interior")
-        Pb, Xb = _tensors(train_ds, ids, torch, "boundary")
-        gb = torch.from_numpy(np.concatenate([train_ds.gb[i] for i in ids]).astype(np.float32))
+        if method == "pinn" and cfg.pinn_points == "redraw":
+            Pi, Xi, fi, Pb, Xb, gb = _redrawn(train_ds, ids, cfg, rng, torch)
+        else:
+            Pi, Xi = _tensors(train_ds, ids, torch, "interior")
+            Pb, Xb = _tensors(train_ds, ids, torch, "boundary")
+            gb = torch.from_numpy(np.concatenate([train_ds.gb[i] for i in ids]).astype(np.float32))
+            fi = torch.from_numpy(np.concatenate([train_ds.fi[i] for i in ids]).astype(np.float32))
+        wb = _weights(train_ds, ids, train_ds.gscale, cfg.boundary, cfg, torch)
         if method == "wos":
             ti = torch.from_numpy(np.concatenate([train_ds.target[i] for i in ids]).astype(np.float32))
-            loss = torch.mean((model(Pi, Xi) - ti) ** 2) + torch.mean((model(Pb, Xb) - gb) ** 2)
+            uscale = [np.mean(train_ds.target[i] ** 2) + 1e-8 for i in ids]
+            wi = _weights(train_ds, np.arange(len(ids)), uscale, cfg.interior, cfg, torch)
+            loss = (_wmean((model(Pi, Xi) - ti) ** 2, wi, torch)
+                    + cfg.wos_boundary_weight * _wmean((model(Pb, Xb) - gb) ** 2, wb, torch))
         else:
-            fi = torch.from_numpy(np.concatenate([train_ds.fi[i] for i in ids]).astype(np.float32))
+            wi = _weights(train_ds, ids, train_ds.fscale, cfg.interior, cfg, torch)
             _, lap = _laplacian(model, Pi, Xi, torch)
-            loss = torch.mean((lap + fi) ** 2) + cfg.boundary_weight * torch.mean((model(Pb, Xb) - gb) ** 2)
+            loss = (_wmean((lap + fi) ** 2, wi, torch)
+                    + cfg.boundary_weight * _wmean((model(Pb, Xb) - gb) ** 2, wb, torch))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -248,7 +294,8 @@ def run_from_args(args) -> int:
                  max_steps=args.max_steps, width=args.width, depth=args.depth, lr=args.lr,
                  boundary_weight=args.boundary_weight, seed=args.seed, threads=args.threads,
                  features=not args.no_features, sigma=args.source_width, fem_n_r=args.fem_radial,
-                 fem_n_t=8 * args.fem_radial)
+                 fem_n_t=8 * args.fem_radial, pinn_points=args.pinn_points, normalize=not args.no_normalize,
+                 wos_boundary_weight=args.wos_boundary_weight)
     from accel.files import atomic_output
 
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())

@@ -1,0 +1,83 @@
+"""WoS-NO against physics-informed training, both tuned by the same small sweep (learning rate x boundary weight),
+on one source width. The data, held-out instances and DOLFINx references are built once and shared by every run.
+
+    nice -n 10 python benchmarks/wos_no_sweep.py --source-width 0.2 --out runs/wosno_sweep_s02.jsonl
+    nice -n 10 python benchmarks/wos_no_sweep.py --source-width 0.02 --fem-radial 128 --out runs/wosno_sweep_s002.jsonl
+
+PINN: collocation points redrawn every step and per-instance normalised losses (the defaults of
+accel.plugins.wos.wosno.train), plus one run with fixed points at its best setting (the best of fixed/redrawn).
+Prints one line per run and, at the end, each method's best setting and the ratio of best relative L2 errors.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, replace
+
+import numpy as np
+
+from accel.plugins.wos.wosno.train import Config, Dataset, references, relative_l2, train
+
+
+def floats(text):
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--source-width", type=float, default=0.2)
+    ap.add_argument("--fem-radial", type=int, default=32)
+    ap.add_argument("--instances", type=int, default=32)
+    ap.add_argument("--test-instances", type=int, default=8)
+    ap.add_argument("--interior", type=int, default=128)
+    ap.add_argument("--boundary", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--lrs", type=floats, default=[1e-3, 3e-3])
+    ap.add_argument("--pinn-weights", type=floats, default=[1.0, 10.0, 100.0])
+    ap.add_argument("--wos-weights", type=floats, default=[1.0, 10.0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", required=True, help="JSON lines, one per run (appended)")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args()
+    base = Config(instances=args.instances, test_instances=args.test_instances, steps=args.steps,
+                  interior=args.interior, boundary=args.boundary, sigma=args.source_width, fem_n_r=args.fem_radial,
+                  fem_n_t=8 * args.fem_radial, seed=args.seed)
+    progress = not args.no_progress
+    train_ds = Dataset(base, base.instances, np.random.default_rng(base.seed))
+    test_ds = Dataset(base, base.test_instances, np.random.default_rng(base.seed + 1000))
+    t0 = time.perf_counter()
+    refs = references(base, test_ds, np.random.default_rng(base.seed + 2000), progress=progress)
+    print(f"# references: {time.perf_counter() - t0:.1f} s; source width {args.source_width}", flush=True)
+
+    runs = [("wos", replace(base, lr=lr, wos_boundary_weight=w)) for lr in args.lrs for w in args.wos_weights]
+    runs += [("pinn", replace(base, lr=lr, boundary_weight=w)) for lr in args.lrs for w in args.pinn_weights]
+    results = []
+
+    def one(method, cfg):
+        model, st = train(cfg, method, train_ds, progress=progress)
+        err = relative_l2(model, test_ds, refs)
+        row = {"method": method, "pinn_points": cfg.pinn_points if method == "pinn" else None, "lr": cfg.lr,
+               "boundary_weight": cfg.wos_boundary_weight if method == "wos" else cfg.boundary_weight,
+               "rel_l2_mean": float(err.mean()), "rel_l2_std": float(err.std()), "steps": st["steps"],
+               "seconds": st["seconds"], "wos_seconds": st["wos_seconds"], "final_loss": st["final_loss"],
+               "config": asdict(cfg)}
+        results.append(row)
+        with open(args.out, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(f"{method:<5} points={row['pinn_points'] or '-':<6} lr={cfg.lr:<7g} w={row['boundary_weight']:<5g} "
+              f"rel L2 {err.mean():.4f} +- {err.std():.4f}  {st['seconds']:6.1f} s", flush=True)
+
+    for method, cfg in runs:
+        one(method, cfg)
+    best_pinn = min((r for r in results if r["method"] == "pinn"), key=lambda r: r["rel_l2_mean"])
+    one("pinn", replace(base, lr=best_pinn["lr"], boundary_weight=best_pinn["boundary_weight"], pinn_points="fixed"))
+    best = {m: min((r for r in results if r["method"] == m), key=lambda r: r["rel_l2_mean"]) for m in ("wos", "pinn")}
+    for m, r in best.items():
+        print(f"# best {m}: points={r['pinn_points'] or '-'} lr={r['lr']:g} w={r['boundary_weight']:g} "
+              f"rel L2 {r['rel_l2_mean']:.4f}")
+    print(f"# tuned pinn / tuned wos relative L2: {best['pinn']['rel_l2_mean'] / best['wos']['rel_l2_mean']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
