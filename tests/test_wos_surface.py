@@ -98,8 +98,9 @@ def test_accel_wos_command(capsys):
     assert np.all(np.abs(np.array(out["value"]) - np.array(out["exact"])) < 4 * np.array(out["stderr"]) + 2e-3)
     assert main(["wos", "--problem", "disk-harmonic", "--points", "1.5,0"]) == 2
     assert "outside the domain" in capsys.readouterr().err
-    assert main(["wos", "--epsilon", "0"]) == 2
-    assert "epsilon must be a positive number" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # an argparse error now (exit status 2, one line naming the option)
+        main(["wos", "--epsilon", "0"])
+    assert exc.value.code == 2 and "--epsilon: must be a positive number" in capsys.readouterr().err
     assert main(["wos", "--list"]) == 0 and "star-poisson" in capsys.readouterr().out
 
 
