@@ -1,89 +1,47 @@
-"""Shared by the gnn benchmarks: solving with a gnn/fsai component or a classical configuration, timed alike.
-
-A component row runs through ``accel.NeuralPC`` (``-pc_type python -pc_python_type accel.NeuralPC -accel_plugin
-NAME``) when NeuralPC takes matrix components, else through a minimal Python PC around the component.
-"""
+"""Shared by the gnn benchmarks: every row is a PETSc KSP configured from options (the gnn rows through
+``-pc_type python -pc_python_type accel.NeuralPC -accel_plugin gnn``), set up and solved with the same timer."""
 from __future__ import annotations
 
-import time
+from accel.integrations.petsc.solvers import SolveResult, Solver
 
-import numpy as np
+UNPREC = {"ksp_type": "cg", "ksp_norm_type": "unpreconditioned"}
+NEURAL = {"pc_type": "python", "pc_python_type": "accel.NeuralPC"}
+SMOOTHER = {"mg_levels_pc_type": "python", "mg_levels_pc_python_type": "accel.NeuralPC"}
 
-from accel.components import PreconditionerConfig
-from accel.integrations.petsc.solvers import SolveResult, solve
-
-
-class ComponentPC:
-    """A petsc4py Python PC context around a MatrixPreconditioner (set-up on the PC's operator, apply per call)."""
-
-    def __init__(self, component):
-        self.component = component
-
-    def setUp(self, pc):
-        A, _ = pc.getOperators()
-        self.component.initialize(A)
-
-    def apply(self, pc, x, y):
-        self.component.apply(x, y)
-
-    def applyTranspose(self, pc, x, y):
-        self.component.apply_transpose(x, y)
-
-
-def make_component(name: str, model: str | None = None, **extra):
-    from accel.plugins.gnn.preconditioner import FSAIPreconditioner, GNNPreconditioner
-
-    cls = {"gnn": GNNPreconditioner, "fsai": FSAIPreconditioner}[name]
-    return cls(PreconditionerConfig(model=model, extra=extra))
-
-
-def solve_component(A, b, component, name: str, rtol: float = 1e-8, max_it: int = 10000,
-                    ksp_type: str = "cg") -> SolveResult:
-    """CG (unpreconditioned norm) with the component as the whole preconditioner; set-up and solve timed apart."""
-    from petsc4py import PETSc
-
-    ksp = PETSc.KSP().create(comm=A.getComm())
-    x = A.createVecRight()
-    try:
-        ksp.setOperators(A)
-        ksp.setType(ksp_type)
-        ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
-        ksp.setTolerances(rtol=rtol, atol=0.0, max_it=max_it)
-        pc = ksp.getPC()
-        pc.setType("python")
-        pc.setPythonContext(ComponentPC(component))
-        t0 = time.perf_counter()
-        ksp.setUp()
-        t1 = time.perf_counter()
-        ksp.solve(b, x)
-        t2 = time.perf_counter()
-        r = b.duplicate()
-        A.mult(x, r)
-        r.aypx(-1.0, b)
-        res = r.norm() / b.norm()
-        r.destroy()
-        reason = ksp.getConvergedReason()
-        st = component.stats()
-        stats = {"network_s": st.network_time, **getattr(component, "breakdown", {})}
-        return SolveResult(name, ksp.getIterationNumber(), t1 - t0, t2 - t1, float(res),
-                           bool(reason > 0 and np.isfinite(res)), reason, [], stats, [])
-    finally:
-        component.destroy()
-        x.destroy()
-        ksp.destroy()
-
-
-GAMG_SMOOTHERS = {
-    "gamg": {},  # PETSc's default: Chebyshev/Jacobi
-    "gamg+sor": {"mg_levels_ksp_type": "richardson", "mg_levels_pc_type": "sor"},
-    "gamg+icc": {"mg_levels_ksp_type": "richardson", "mg_levels_pc_type": "icc"},
-    "gamg+jacobi": {"mg_levels_ksp_type": "chebyshev", "mg_levels_pc_type": "jacobi"},
+CONFIGS = {
+    "cg+icc": {**UNPREC, "pc_type": "icc"},
+    "cg+fsai": {**UNPREC, **NEURAL, "accel_plugin": "fsai"},
+    "cg+gnn": {**UNPREC, **NEURAL, "accel_plugin": "gnn"},
+    "gamg": {**UNPREC, "pc_type": "gamg"},  # PETSc's default smoother: Chebyshev/Jacobi
+    "gamg+gnn": {**UNPREC, "pc_type": "gamg", **SMOOTHER, "mg_levels_accel_plugin": "gnn"},
+    "gamg+fsai": {**UNPREC, "pc_type": "gamg", **SMOOTHER, "mg_levels_accel_plugin": "fsai"},
+    "gamg+jacobi": {**UNPREC, "pc_type": "gamg", "mg_levels_pc_type": "jacobi"},
+    "gamg+sor": {**UNPREC, "pc_type": "gamg", "mg_levels_pc_type": "sor"},
+    "gamg+icc": {**UNPREC, "pc_type": "gamg", "mg_levels_pc_type": "icc"},
+    "boomeramg": {**UNPREC, "pc_type": "hypre", "pc_hypre_type": "boomeramg"},
+    # the usual BoomerAMG settings for 3D problems (its defaults are tuned for 2D)
+    "boomeramg-3d": {**UNPREC, "pc_type": "hypre", "pc_hypre_type": "boomeramg",
+                     "pc_hypre_boomeramg_coarsen_type": "HMIS", "pc_hypre_boomeramg_interp_type": "ext+i",
+                     "pc_hypre_boomeramg_P_max": 4, "pc_hypre_boomeramg_strong_threshold": 0.5,
+                     "pc_hypre_boomeramg_agg_nl": 1},
 }
 
 
-def solve_classical(A, b, name: str, rtol: float = 1e-8) -> SolveResult:
-    base = {"ksp_type": "cg", "ksp_norm_type": "unpreconditioned"}
-    if name in GAMG_SMOOTHERS:
-        opts = {**base, "pc_type": "gamg", **GAMG_SMOOTHERS[name]}
-        return solve(A, b, opts, rtol=rtol, name=name, raise_unconverged=False)
-    return solve(A, b, name, rtol=rtol, raise_unconverged=False)
+def run(A, b, name: str, model: str | None = None, rtol: float = 1e-8, max_it: int = 20000) -> SolveResult:
+    """One row: set-up and solve timed apart, the true residual checked; ``pc_stats`` gets the gnn component's
+    set-up breakdown (rows, graph, factor, network, assemble) for the CG+component rows."""
+    opts = dict(CONFIGS[name])
+    if model and "accel_plugin" in opts:
+        opts["accel_model"] = model
+    if model and "mg_levels_accel_plugin" in opts and opts["mg_levels_accel_plugin"] == "gnn":
+        opts["mg_levels_accel_model"] = model
+    solver = Solver(A, opts, rtol=rtol, max_it=max_it, name=name)
+    try:
+        result = solver.run(b)
+        pc = solver.ksp.getPC()
+        if pc.getType() == "python":
+            component = pc.getPythonContext().component
+            result.pc_stats = dict(getattr(component, "breakdown", {}))
+        return result
+    finally:
+        solver.destroy()

@@ -12,10 +12,9 @@ import scipy.sparse as sp
 
 from accel.components import PreconditionerConfig
 from accel.errors import ModelError
+from accel.integrations.petsc.solvers import solve
 
 from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def _poisson(n: int = 12) -> sp.csr_matrix:
@@ -163,19 +162,22 @@ def test_apply_modes_agree(tiny_gnn, apply):
 
 
 # -- solves -----------------------------------------------------------------------------------------------------------
-def _cg(A, b, component):
-    from gnn_common import solve_component
-
-    return solve_component(A, b, component, "test")
+def _cg(A, b, plugin="gnn", model=None, **options):
+    """Plain CG with the component through accel.NeuralPC, from the options database alone."""
+    opts = {"ksp_type": "cg", "ksp_norm_type": "unpreconditioned", "pc_type": "python",
+            "pc_python_type": "accel.NeuralPC", "accel_plugin": plugin, **options}
+    if model:
+        opts["accel_model"] = model
+    return solve(A, b, opts)
 
 
 def test_plain_cg_converges_with_fewer_iterations_than_jacobi(tiny_gnn):
-    from accel.integrations.petsc.solvers import solve, random_rhs
+    from accel.integrations.petsc.solvers import random_rhs
 
     A = _petsc(_poisson(24))
     b = random_rhs(A)
     jac = solve(A, b, {"ksp_type": "cg", "pc_type": "jacobi", "ksp_norm_type": "unpreconditioned"})
-    r = _cg(A, b, _gnn(tiny_gnn["tiny"]))
+    r = _cg(A, b, model=tiny_gnn["tiny"])
     A.destroy()
     b.destroy()
     assert r.converged and r.residual < 1e-7
@@ -190,15 +192,29 @@ CELLS = [("square", "triangle", 1, 10), ("square", "triangle", 2, 6), ("square",
 @pytest.mark.parametrize("family,cell,degree,n", CELLS, ids=[f"{c[1]}-P{c[2]}" for c in CELLS])
 def test_any_cell_and_degree(tiny_gnn, family, cell, degree, n):
     """The network sees only the matrix: P1 and P2 on triangles, quadrilaterals, tetrahedra and hexahedra."""
-    from accel.integrations.petsc.solvers import solve
     from accel.plugins.gnn.problems import diffusion
 
     p = diffusion(family, n, contrast=100.0, degree=degree, cell=cell)
     plain = solve(p.A, p.b, {"ksp_type": "cg", "pc_type": "none", "ksp_norm_type": "unpreconditioned"})
-    r = _cg(p.A, p.b, _gnn(tiny_gnn["tiny"]))
+    r = _cg(p.A, p.b, model=tiny_gnn["tiny"])
     p.destroy()
     assert r.converged and r.residual < 1e-7
     assert r.iterations < plain.iterations
+
+
+def test_gamg_level_smoother(tiny_gnn):
+    """The component as the smoother of every GAMG level (run on each level's Galerkin matrix): converges in no
+    more iterations than GAMG's default Chebyshev/Jacobi smoother."""
+    from accel.plugins.gnn.problems import diffusion
+
+    p = diffusion("square", 24, contrast=1e4, cell="triangle")
+    base = {"ksp_type": "cg", "ksp_norm_type": "unpreconditioned", "pc_type": "gamg"}
+    default = solve(p.A, p.b, base)
+    smoother = solve(p.A, p.b, {**base, "mg_levels_pc_type": "python", "mg_levels_pc_python_type": "accel.NeuralPC",
+                                "mg_levels_accel_plugin": "gnn", "mg_levels_accel_model": tiny_gnn["tiny"]})
+    p.destroy()
+    assert smoother.converged and smoother.residual < 1e-7
+    assert smoother.iterations <= default.iterations
 
 
 def test_shipped_model_beats_classical_fsai():
@@ -206,8 +222,8 @@ def test_shipped_model_beats_classical_fsai():
     from accel.plugins.gnn.problems import diffusion
 
     p = diffusion("plate", 0.05, contrast=1e4, seed=123)
-    fsai = _cg(p.A, p.b, _fsai())
-    gnn = _cg(p.A, p.b, _gnn(None))
+    fsai = _cg(p.A, p.b, "fsai")
+    gnn = _cg(p.A, p.b)
     p.destroy()
     assert gnn.converged and fsai.converged
     assert gnn.iterations < fsai.iterations
@@ -215,22 +231,22 @@ def test_shipped_model_beats_classical_fsai():
 
 MPI_SCRIPT = r"""
 import sys, json
-sys.path.insert(0, sys.argv[3])
 import numpy as np
 from petsc4py import PETSc
 from accel.components import PreconditionerConfig
 from accel.plugins.gnn.preconditioner import GNNPreconditioner
-from gnn_common import solve_component
+from accel.integrations.petsc.solvers import solve
 viewer = PETSc.Viewer().createBinary(sys.argv[1], "r")
 A = PETSc.Mat().load(viewer); viewer.destroy()
 b = A.createVecLeft(); r0, r1 = b.getOwnershipRange()
 b.setArray(np.random.default_rng(0).standard_normal(A.getSize()[0])[r0:r1])
 c = GNNPreconditioner(PreconditionerConfig(model=sys.argv[2]))
 c.initialize(A)
-rows = [(i, *map(list, c.G.getRow(i))) for i in range(*c.G.getOwnershipRange())]
+rows = [(int(i), [int(k) for k in c.G.getRow(i)[0]], [float(v) for v in c.G.getRow(i)[1]]) for i in range(*c.G.getOwnershipRange())]
 rows = A.getComm().tompi4py().gather(rows)
 c.destroy()
-res = solve_component(A, b, GNNPreconditioner(PreconditionerConfig(model=sys.argv[2])), "gnn")
+res = solve(A, b, {"ksp_type": "cg", "ksp_norm_type": "unpreconditioned", "pc_type": "python",
+                  "pc_python_type": "accel.NeuralPC", "accel_plugin": "gnn", "accel_model": sys.argv[2]})
 if A.getComm().rank == 0:
     print("RESULT", json.dumps({"its": res.iterations, "res": res.residual, "rows": [r for part in rows for r in part]}))
 A.destroy(); b.destroy()
@@ -249,7 +265,7 @@ def test_same_factor_and_iterations_on_one_and_two_ranks(tiny_gnn, run_mpi, tmp_
     script.write_text(MPI_SCRIPT)
     results = []
     for n in (1, 2):
-        out = run_mpi(n, [str(script), str(tmp_path / "A.dat"), tiny_gnn["tiny"], str(ROOT / "benchmarks")])
+        out = run_mpi(n, [str(script), str(tmp_path / "A.dat"), tiny_gnn["tiny"]])
         assert out.returncode == 0, out.stderr[-2000:]
         line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")][0]
         results.append(json.loads(line[7:]))
@@ -297,14 +313,15 @@ def test_refuses_non_finite_matrix(tiny_gnn, value):
 
 
 def test_refuses_model_for_another_problem_kind(tiny_gnn):
-    A = _petsc(_poisson(5))
-    A.setBlockSize(1)
-    with pytest.raises(ModelError, match="trained for 'spd-scalar' problems, not 'spd-vector3'"):
-        GNN = _gnn.__wrapped__ if hasattr(_gnn, "__wrapped__") else None  # noqa: F841
-        from accel.plugins.gnn.preconditioner import GNNPreconditioner
+    """-accel_problem names the kind the user's matrix is; a model trained for another kind is refused at set-up."""
+    from accel.integrations.petsc.solvers import random_rhs
 
-        GNNPreconditioner(PreconditionerConfig(model=tiny_gnn["tiny"], problem="spd-vector3"))
+    A = _petsc(_poisson(5))
+    b = random_rhs(A)
+    with pytest.raises(Exception, match="trained for 'spd-vector3' problems, not 'spd-scalar'"):
+        _cg(A, b, model=tiny_gnn["vector"], accel_problem="spd-scalar")
     A.destroy()
+    b.destroy()
 
 
 def test_refuses_vector_problem_with_scalar_model(tiny_gnn):

@@ -6,9 +6,11 @@ non-zeros whose column is also in the block. What the network reads:
 
 * node features (:data:`NODE_FEATURES`), from the full row, so they do not depend on where a rank's block ends:
   log(1 + number of off-diagonal non-zeros), the off-diagonal row sum and absolute row sum divided by the diagonal;
-* edge features (:data:`EDGE_FEATURES`) per padded slot: the diagonally scaled value a_ij / sqrt(a_ii a_jj) and
+* edge features (:data:`EDGE_FEATURES`) per padded slot: the diagonally scaled value a_ij / sqrt(a_ii a_jj),
   whether the column is below, above or on the diagonal in the *global* numbering (the output is a lower-triangular
-  factor, so the network must know which slots it writes);
+  factor, so the network must know which slots it writes), and the classical FSAI factor's value on the lower
+  slots (the network corrects it). FSAI of row v reads the rows of v's neighbours only, so it is exact for every
+  row the network aggregates at (those within ``rings - 1`` of an owned row);
 * neighbour indices (local node numbers), padded to the longest row with the row's own index (padded slots have
   all-zero edge features, so the network's masked sums ignore them).
 """
@@ -21,7 +23,7 @@ import numpy as np
 from accel.errors import AccelError
 
 NODE_FEATURES = ("log_degree", "row_sum", "abs_row_sum")
-EDGE_FEATURES = ("value", "lower", "upper", "self")
+EDGE_FEATURES = ("value", "lower", "upper", "self", "fsai")
 
 
 class OperatorError(AccelError):
@@ -127,7 +129,11 @@ def padded_graph(block: Block, diag: np.ndarray | None = None) -> PaddedGraph:
     edge[r, slot, 1] = c < r
     edge[r, slot, 2] = c > r
     edge[r, slot, 3] = c == r
-    return PaddedGraph(node, edge, neighbours, valid, columns, diag, block.rows)
+    graph = PaddedGraph(node, edge, neighbours, valid, columns, diag, block.rows)
+    from .fsai import fsai_slot_values
+
+    edge[..., 4] = fsai_slot_values(graph, np.arange(n))
+    return graph
 
 
 def check_symmetric(block: Block, owned: np.ndarray, rtol: float = 1e-10) -> None:

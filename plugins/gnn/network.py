@@ -2,9 +2,10 @@
 
 Message passing on padded neighbour lists: a gather of neighbour states (ONNX Gather) and a masked mean over the
 slots (ONNX ReduceSum), never ``index_add_`` (its ONNX export drops the reduction: silently wrong sums with
-repeated indices). Output: the values of the scaled lower-triangular factor on each row's lower slots; the
-diagonal goes through exp, so the factor is non-singular and M = G^T G is SPD for any weights. The last layer
-starts at zero, so an untrained network is Jacobi (G = D^-1/2).
+repeated indices). Output: the values of the scaled lower-triangular factor on each row's lower slots, as a correction of the
+classical FSAI factor (an edge input): G_ij = F_ij + c_ij below the diagonal, G_ii = F_ii exp(c_ii) on it, so
+the factor is non-singular and M = G^T G is SPD for any weights. The last layer starts at zero, so an untrained
+network is classical FSAI and training starts from it.
 """
 from __future__ import annotations
 
@@ -58,5 +59,5 @@ class FactorGNN(nn.Module):
             h = step(h, edge, neighbours, mask, count)
         z = torch.nn.functional.gelu(self.out_own(h)[:, None, :] + self.out_other(h)[neighbours] + self.out_edge(edge))
         raw = self.out(z)[..., 0]
-        lower, diagonal = edge[..., 1], edge[..., 3]
-        return torch.where(diagonal > 0, torch.exp(raw), raw * lower)
+        lower, diagonal, base = edge[..., 1], edge[..., 3], edge[..., 4]
+        return torch.where(diagonal > 0, base * torch.exp(raw), base + raw * lower)

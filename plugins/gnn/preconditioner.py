@@ -68,7 +68,7 @@ class _FactorPreconditioner:
         self.Gt = None
         self._work = None
         self._stats = PreconditionerStats()
-        self.breakdown: dict[str, float] = {}
+        self.breakdown: dict[str, float] = {}  # set-up seconds: rows, graph, factor (network included), assemble
         self.fallback_used = False
 
     # -- the contract -----------------------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ class _FactorPreconditioner:
         self._work = self.G.createVecLeft()
         t4 = time.perf_counter()
         self.breakdown = {"rows": t1 - t0, "graph": t2 - t1, "factor": t3 - t2, "assemble": t4 - t3}
-        self._stats = PreconditionerStats(setup_time=t4 - t0, network_time=0.0)
+        self._stats = PreconditionerStats(setup_time=t4 - t0)  # network_time stays 0: no network in the applies
         log.info("%s set-up: %s", type(self).__name__, ", ".join(f"{k} {v:.3f} s" for k, v in self.breakdown.items()))
 
     def _check_kind(self, A) -> None:
@@ -154,9 +154,7 @@ class _FactorPreconditioner:
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
         self.fallback_used = True
         if kind == "fsai":
-            from .fsai import fsai_slot_values
-
-            return fsai_slot_values(graph, owned)
+            return graph.edge[..., 4].astype(np.float64)
         return graph.edge[..., 3].astype(np.float64)  # Jacobi: G = D^-1/2, i.e. the scaled factor is the identity
 
 
@@ -167,9 +165,7 @@ class FSAIPreconditioner(_FactorPreconditioner):
     rings = 1
 
     def _slot_values(self, graph, owned):
-        from .fsai import fsai_slot_values
-
-        return fsai_slot_values(graph, owned)
+        return graph.edge[..., 4].astype(np.float64)  # computed with the graph (FSAI is the network's input)
 
 
 class GNNPreconditioner(_FactorPreconditioner):
@@ -220,4 +216,4 @@ class GNNPreconditioner(_FactorPreconditioner):
 
     def _build(self, A) -> None:
         super()._build(A)
-        self._stats.network_time = getattr(self, "_network_seconds", 0.0)
+        self.breakdown["network"] = self._network_seconds

@@ -6,7 +6,8 @@ scaled factor L, M = L^T L):
 
 * ``inverse``: ||M S w - w||^2 / ||w||^2, the stochastic Frobenius norm of I - M S;
 * ``split``:   ||L S L^T w - w||^2 / ||w||^2, FSAI's own target (L S L^T close to I);
-* ``energy``:  the S-norm of the error after one preconditioned Richardson step, (I - M S) w, relative to w's.
+* ``energy``:  the S-norm of the error after one preconditioned step with the best step length (CG's own first
+  step from the error w: d = M S w, e = w - alpha d), relative to w's; scale-free like CG itself.
 
 Probes are half white noise and half smoothed noise (a few damped Jacobi sweeps on S), so the smooth modes that a
 one-level operator handles worst are seen as often as rough ones.
@@ -108,7 +109,10 @@ def loss_value(kind: str, L, sample: _Sample, w):
         return ((z - w) ** 2).sum(dim=0).mean()
     if kind == "energy":
         Sw = sample.S @ w
-        e = w - factor_mul_t(L, nb, factor_mul(L, nb, Sw))
+        d = factor_mul_t(L, nb, factor_mul(L, nb, Sw))
+        Sd = sample.S @ d
+        alpha = (d * Sw).sum(dim=0) / (d * Sd).sum(dim=0)
+        e = w - alpha * d
         return ((e * (sample.S @ e)).sum(dim=0) / (w * Sw).sum(dim=0)).mean()
     raise ValueError(f"unknown loss {kind!r}; valid: {', '.join(LOSSES)}")
 
