@@ -385,3 +385,19 @@ def test_a_matrix_component_runs_with_plain_cg_on_any_mesh(caplog):
     assert neural_pc(problem).applies >= ksp.getIterationNumber()
     for p in (ref, plain, problem):
         p.solver.destroy()
+
+
+def test_petsc_options_alone_with_a_matrix_component_on_any_mesh():
+    """-pc_python_type FenicsNeuralPC -accel_plugin fsai with plain CG: no grid is looked for, the mesh need not be
+    a box, and the answer is the classical one."""
+    make, _ = _bulged_problem(n=16)
+    ref = make({"ksp_type": "cg", "pc_type": "icc", "ksp_rtol": 1e-12})
+    u_ref = ref.solve().x.array.copy()
+    problem = make({"ksp_type": "cg", "ksp_rtol": 1e-10, "pc_type": "python",
+                    "pc_python_type": "accel.integrations.fenics.pc.FenicsNeuralPC", "accel_plugin": "fsai"})
+    uh = problem.solve()
+    ctx = problem.solver.getPC().getPythonContext()
+    assert problem.solver.getConvergedReason() > 0 and ctx.transfer is None and ctx.info.layout == "matrix"
+    assert np.abs(uh.x.array - u_ref).max() < 1e-8 * np.abs(u_ref).max()
+    ref.solver.destroy()
+    problem.solver.destroy()
