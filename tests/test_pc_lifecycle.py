@@ -136,3 +136,34 @@ def test_option_values_that_do_not_parse_are_named(name, value, message):
     finally:
         A.destroy()
         _clear("bad_")
+
+
+def test_update_on_two_ranks_matches_a_fresh_set_up(run_mpi, tmp_path, tiny_dcdm_models):
+    script = tmp_path / "update2.py"
+    script.write_text(
+        "import sys, petsc4py; petsc4py.init([])\n"
+        "from petsc4py import PETSc\n"
+        "from accel.integrations.petsc.solvers import random_rhs\n"
+        "from accel.plugins.dcdm import problems\n"
+        "A = problems.to_petsc(problems.build('obstacles2d', (64, 64)).matrix); b = random_rhs(A)\n"
+        "opts = PETSc.Options()\n"
+        f"model = {str(tiny_dcdm_models['p2'])!r}\n"
+        "for p in ('a_', 'f_'):\n"
+        "    for k, v in {'ksp_type': 'fcg', 'ksp_fcg_mmax': 2, 'ksp_fcg_truncation_type': 'standard',\n"
+        "                 'ksp_norm_type': 'unpreconditioned', 'pc_type': 'python', 'pc_python_type': 'accel.NeuralPC',\n"
+        "                 'accel_model': model, 'accel_grid': '64,64', 'accel_levels': 1}.items():\n"
+        "        opts[p + k] = v\n"
+        "def ksp_for(p):\n"
+        "    k = PETSc.KSP().create(); k.setOptionsPrefix(p); k.setOperators(A); k.setTolerances(rtol=1e-8)\n"
+        "    k.setFromOptions(); return k\n"
+        "x = A.createVecRight(); ksp = ksp_for('a_'); ksp.solve(b, x)\n"
+        "A.scale(3.0); A.shift(0.5); ksp.solve(b, x)\n"
+        "setups = ksp.getPC().getPythonContext().setups\n"
+        "fresh = ksp_for('f_'); fresh.solve(b, x)\n"
+        "PETSc.Sys.Print('result', setups['initialize'], setups['update'], ksp.getIterationNumber(),\n"
+        "                fresh.getIterationNumber())\n"
+        "ksp.destroy(); fresh.destroy(); A.destroy(); b.destroy(); x.destroy()\n")
+    res = run_mpi(2, [str(script)], timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr[-3000:]
+    initialize, update, updated, fresh = map(int, res.stdout.split("result")[1].split()[:4])
+    assert (initialize, update) == (1, 1) and updated == fresh, res.stdout
