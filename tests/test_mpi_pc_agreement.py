@@ -67,11 +67,12 @@ def assert_both_ranks_fail(res, pattern: str):
 
 @pytest.mark.parametrize("per_rank,pattern", [
     ({"1": {"ksp_type": "cg"}}, r"KSP type 'cg' cannot use the neural preconditioner"),
+    ({"1": {"ksp_type": "fgmres"}}, r"the KSP type differs between ranks \('fcg' on rank 0, 'fgmres' on rank 1\)"),
     ({"1": {"accel_smoother": "foo"}}, r"-r_accel_smoother differs between ranks \('jacobi' on rank 0, 'foo' on rank 1\)"),
     ({"1": {"accel_threads": "abc"}}, r"-r_accel_threads 'abc' is not an integer"),
     ({"1": {"accel_grid": "16,64"}}, r"-r_accel_grid differs between ranks"),
     ({"0": {"accel_fallback": "none"}}, r"-r_accel_fallback differs between ranks"),
-], ids=["ksp_type", "smoother", "threads", "grid", "fallback"])
+], ids=["ksp_type", "ksp_type_flexible", "smoother", "threads", "grid", "fallback"])
 def test_an_option_on_one_rank_fails_on_both(tmp_path, per_rank, pattern):
     assert_both_ranks_fail(run_two_ranks(tmp_path, FCG, per_rank), pattern)
 

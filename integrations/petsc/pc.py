@@ -203,7 +203,13 @@ class NeuralPC:
     def preSolve(self, pc, ksp, b, x):
         """Every solve: refuse a non-flexible KSP however it was set, and start again with the network."""
         if not self.info.linear and self.opts.check_ksp:
-            _raise_agreed(self._mpi, None if ksp.getType() in FLEXIBLE_KSP else _not_flexible(ksp.getType()))
+            types = self._mpi.allgather(ksp.getType())  # the same answer on every rank, so all raise or none
+            if len(set(types)) > 1:
+                per_rank = ", ".join(f"{t!r} on rank {r}" for r, t in enumerate(types))
+                raise SolverConfigError(f"the KSP type differs between ranks ({per_rank}); give every rank the same "
+                                        "-ksp_type")
+            if types[0] not in FLEXIBLE_KSP:
+                raise _not_flexible(types[0])
         if self.using_fallback:
             self.fallback_pc.destroy()
             self.fallback_pc = None
