@@ -140,7 +140,7 @@ def _add_train(train) -> None:
     p.add_argument("--context", type=positive_int, help="arfno: snapshots the one-step model sees (default 2)")
     p.add_argument("--unroll", type=positive_int, default=1,
                    help="arfno: snapshots predicted autoregressively per training example (1: one-step training)")
-    p.add_argument("--loss", default="l2",
+    p.add_argument("--loss", default="l2", choices=("l2", "energy"),
                    help="l2 (relative L2, default) or, for darcy, energy: the relative error in the energy norm of "
                         "the problem's own operator, the norm CG minimises (for surrogates used as initial guesses)")
     p.add_argument("--epochs", type=positive_int, default=100)
