@@ -286,8 +286,9 @@ class NeuralPC:
             opts = read_options(NeuralPCOptions, prefix, self.opts)
         except AccelError as exc:
             error = exc
-        _raise_agreed(pc.getComm().tompi4py(), error)
-        _raise_agreed(pc.getComm().tompi4py(), _differing_options(pc.getComm().tompi4py(), opts, prefix))
+        mpi = pc.getComm().tompi4py()
+        _raise_agreed(mpi, error)
+        _raise_agreed(mpi, _differing_options(mpi, opts, prefix))
         return opts
 
     def _initialize(self, pc, A):
