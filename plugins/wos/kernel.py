@@ -236,7 +236,7 @@ def _tri_closest(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz):
     return ax + abx * v + acx * w, ay + aby * v + acy * w, az + abz * v + acz * w
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(inline="always", cache=True, fastmath=FASTMATH, error_model="numpy")
 def mesh_closest(fp, ip, o, dim, x, y, z):
     """Exact closest boundary point of a mesh domain (parameter layout in mesh_domain.MeshDomain.emit): the
     candidate primitives of the nearest grid node, or all of them when that node has no list or the point lies
@@ -250,13 +250,20 @@ def mesh_closest(fp, ip, o, dim, x, y, z):
     k = np.int64(math.floor((z - fp[o + 2]) * inv_h + 0.5)) if dim == 3 else 0
     inside = 0 <= i < n0 and 0 <= j < n1 and 0 <= k < n2
     a = b = 0
+    dn = 0.0
     if inside:
         node = (i * n1 + j) * n2 + k
         a, b = ip[s_off + node], ip[s_off + node + 1]
+        dx, dy, dz = x - (fp[o] + i * h), y - (fp[o + 1] + j * h), z - (fp[o + 2] + k * h) if dim == 3 else 0.0
+        dn = math.sqrt(dx * dx + dy * dy + dz * dz)
     use_all = a == b
     count = n_prims if use_all else b - a
+    ld_off = np.int64(fp[o + 15])
     best, bx, by, bz = np.inf, x, y, z
     for m in range(count):
+        # lists are sorted by distance to the node: the rest are at least ldist - |x - node| away
+        if not use_all and (fp[ld_off + a + m] - dn) ** 2 >= best and fp[ld_off + a + m] >= dn:
+            break
         p = m if use_all else ip[l_off + a + m]
         if dim == 2:
             va, vb = ip[c_off + 2 * p], ip[c_off + 2 * p + 1]

@@ -62,18 +62,18 @@ class MeshDomain(Domain):
         dnode = _brute_distances(G, V, C, dim)
         half_diag = 0.5 * h * math.sqrt(dim)
         near = 2 * h
-        starts, lists = _candidate_lists(G, dnode, dnode < near + half_diag, 2 * half_diag, V, C, dim)
+        starts, lists, ldist = _candidate_lists(G, dnode, dnode < near + half_diag, 2 * half_diag, V, C, dim)
         self.h, self.near, self.shape, self.origin = h, near, shape, origin
-        self._arrays = (dnode, V, C, starts, lists)
+        self._arrays = (dnode, V, C, starts, lists, ldist)
 
     def emit(self, b):
-        dnode, V, C, starts, lists = self._arrays
-        d_off, v_off = b.floats(dnode), b.floats(V)
+        dnode, V, C, starts, lists, ldist = self._arrays
+        d_off, v_off, ld_off = b.floats(dnode), b.floats(V), b.floats(ldist)
         c_off, s_off, l_off = b.ints(C), b.ints(starts), b.ints(lists)
         o3 = list(self.origin) + [0.0] * (3 - self.dim)
         s3 = list(self.shape) + [1] * (3 - self.dim)
         b.op(kernel.OP_MESH, b.floats(o3 + [self.h, 1 / self.h] + s3 + [d_off, v_off, c_off, s_off, l_off,
-                                                                          len(self.cells), self.near]))
+                                                                          len(self.cells), self.near, ld_off]))
 
     def _mesh_program(self):
         from .program import compile_domain
@@ -130,8 +130,8 @@ def _brute_distances(G, V, C, dim):
 
 @njit(cache=True)
 def _candidate_lists(G, dnode, listed, extra, V, C, dim):
-    """CSR lists (starts (nodes + 1,), primitive indices) of the primitives within dnode + extra of each listed
-    node (bounding-sphere test first, then the exact distance)."""
+    """CSR lists (starts (nodes + 1,), primitive indices, their distances to the node) of the primitives within
+    dnode + extra of each listed node, nearest first."""
     n = G.shape[1]
     m = C.size // dim
     centre = np.zeros((m, 3))
@@ -143,29 +143,42 @@ def _candidate_lists(G, dnode, listed, extra, V, C, dim):
             q = V[dim * C[dim * p + k]:dim * C[dim * p + k] + dim] - centre[p, :dim]
             rad[p] = max(rad[p], math.sqrt(np.sum(q * q)))
     counts = np.zeros(n + 1, dtype=np.int64)
-    for pass_ in range(2):
-        if pass_ == 1:
-            starts = np.zeros(n + 1, dtype=np.int64)
-            for i in range(n):
-                starts[i + 1] = starts[i] + counts[i]
-            lists = np.empty(starts[n], dtype=np.int64)
-            fill = starts[:-1].copy()
-        for i in range(n):
-            if not listed[i]:
-                continue
-            R = dnode[i] + extra
+    for i in range(n):
+        if listed[i]:
             for p in range(m):
-                q = 0.0
-                for k in range(dim):
-                    q += (G[k, i] - centre[p, k]) ** 2
-                if math.sqrt(q) <= R + rad[p] and _prim_distance(G[0, i], G[1, i], G[2, i] if dim == 3 else 0.0,
-                                                                 V, C, dim, p) <= R:
-                    if pass_ == 0:
-                        counts[i] += 1
-                    else:
-                        lists[fill[i]] = p
-                        fill[i] += 1
-    return starts, lists
+                if _near_prim(G, i, centre, rad, dnode[i] + extra, V, C, dim, p) >= 0:
+                    counts[i] += 1
+    starts = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        starts[i + 1] = starts[i] + counts[i]
+    lists = np.empty(starts[n], dtype=np.int64)
+    ldist = np.empty(starts[n])
+    for i in range(n):
+        if not listed[i]:
+            continue
+        k = starts[i]
+        for p in range(m):
+            dp = _near_prim(G, i, centre, rad, dnode[i] + extra, V, C, dim, p)
+            if dp >= 0:
+                lists[k], ldist[k] = p, dp
+                k += 1
+        # nearest first, so a query can stop once the rest are provably farther
+        order = np.argsort(ldist[starts[i]:k])
+        lists[starts[i]:k] = lists[starts[i]:k][order]
+        ldist[starts[i]:k] = ldist[starts[i]:k][order]
+    return starts, lists, ldist
+
+
+@njit(cache=True)
+def _near_prim(G, i, centre, rad, R, V, C, dim, p):
+    """Distance from node i to primitive p when it is within R (bounding sphere first), else -1."""
+    q = 0.0
+    for k in range(dim):
+        q += (G[k, i] - centre[p, k]) ** 2
+    if math.sqrt(q) > R + rad[p]:
+        return -1.0
+    d = _prim_distance(G[0, i], G[1, i], G[2, i] if dim == 3 else 0.0, V, C, dim, p)
+    return d if d <= R else -1.0
 
 
 @njit(cache=True)
