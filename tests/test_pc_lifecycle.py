@@ -41,16 +41,17 @@ FCG = {"ksp_type": "fcg", "ksp_fcg_mmax": 2, "ksp_fcg_truncation_type": "standar
        "ksp_norm_type": "unpreconditioned", "pc_type": "python", "pc_python_type": "accel.NeuralPC"}
 
 
-@pytest.mark.parametrize("levels,coarse", [(0, "aggregation"), (1, "aggregation"), (1, "galerkin")])
-def test_new_values_on_the_same_structure_update_instead_of_initialize(tiny_dcdm_models, levels, coarse):
+@pytest.mark.parametrize("levels,coarse,smoother", [(0, "aggregation", "jacobi"), (1, "aggregation", "jacobi"),
+                                                    (1, "galerkin", "jacobi"), (1, "aggregation", "sor")])
+def test_new_values_on_the_same_structure_update_instead_of_initialize(tiny_dcdm_models, levels, coarse, smoother):
     """A second solve with new values of the same matrix (a time step) updates: same session, same levels, and the
     same iterations as a PC built from scratch on the new values (the refreshed Galerkin operators are exact)."""
     p = problems.build("obstacles2d", (64, 64))  # decoupled rows too: the masked transfers must stay right
     A = problems.to_petsc(p.matrix)
     b = random_rhs(A)
-    prefix = f"upd{levels}{coarse[0]}_"
+    prefix = f"upd{levels}{coarse[0]}{smoother[0]}_"
     options = {**FCG, "accel_model": str(tiny_dcdm_models["p2"]), "accel_grid": "64,64", "accel_levels": levels,
-               "accel_coarse_operator": coarse}
+               "accel_coarse_operator": coarse, "accel_smoother": smoother}
     ksp = _ksp(A, prefix, options)
     x = A.createVecRight()
     try:
