@@ -1,15 +1,18 @@
-"""Relative L2 (global, peak/layer region, background) versus collocation budget and wall time for the samplers of
-the AAS plugin, over several seeds. One JSON line per run is appended to --out (runs already there are skipped, so
-an interrupted sweep resumes); --report prints the markdown tables of docs/benchmarks/aas.md from such files.
+"""Relative L2 (global, peak, background) of the AAS plugin's samplers at an equal budget (points per step x steps),
+over several seeds. One JSON line per run is appended to --out (runs already there are skipped, so an interrupted
+sweep resumes); --report prints the markdown tables of docs/benchmarks/aas.md from such files.
 
-    nice -n 10 .venv/bin/python benchmarks/aas_compare.py --problem peak2d --samplers uniform,rar-d,aas \
-        --seeds 0,1,2 --points 1000,2000 --steps 1500 --out benchmarks/results/aas_peak2d.jsonl
-    .venv/bin/python benchmarks/aas_compare.py --report benchmarks/results/aas_*.jsonl
+    nice -n 10 .venv/bin/python benchmarks/aas_compare.py --problem peak2d --samplers uniform,rad,rar-d,aas \
+        --seeds 0,1,2 --points 1000 --steps 5000 --out benchmarks/results/aas_peak2d.jsonl
+    .venv/bin/python benchmarks/aas_compare.py --report benchmarks/results/aas_peak2d.jsonl
+
+--tag labels a variant of the training settings (a sweep point) so that variants of one sampler sit side by side.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -17,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 
+
 def _key(d):
-    return (d["problem"], d["sampler"], int(d["seed"]), int(d["points"]), int(d["steps"]), int(d["stages"]))
+    return (d["problem"], d["sampler"], int(d["seed"]), int(d["points"]), int(d["steps"]), int(d["stages"]),
+            d.get("tag", ""))
 
 
 def run(args) -> int:
@@ -28,33 +33,38 @@ def run(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {_key(json.loads(line)) for line in out.read_text().splitlines() if line.strip()} if out.exists() else set()
     opts = json.loads(args.sampler_options) if args.sampler_options else {}
+    bc_weight = args.bc_weight if args.bc_weight == "auto" else float(args.bc_weight)
+    knobs = dict(lr=args.lr, lr_final=args.lr_final, schedule=args.schedule, resample=args.resample,
+                 resample_every=args.resample_every, moment_weight=args.moment_weight,
+                 boundary=args.boundary, bc_weight=bc_weight, lbfgs_steps=args.lbfgs_steps, width=args.width,
+                 depth=args.depth)
     for points in [int(p) for p in args.points.split(",")]:
         for seed in [int(s) for s in args.seeds.split(",")]:
             for sampler in args.samplers.split(","):
                 row = dict(problem=args.problem, sampler=sampler, seed=seed, points=points, steps=args.steps,
-                           stages=args.stages)
+                           stages=args.stages, tag=args.tag)
                 if _key(row) in done:
                     continue
                 cfg = TrainConfig(problem=args.problem, sampler=sampler, points=points, steps=args.steps,
-                                  stages=args.stages, seed=seed, width=args.width, depth=args.depth,
-                                  sampler_options=opts.get(sampler, {}), eval_points=args.eval_points)
+                                  stages=args.stages, seed=seed, sampler_options=opts.get(sampler, {}),
+                                  eval_points=args.eval_points, **knobs)
                 res = Trainer(cfg).run()
                 if args.save_models and seed == 0:
                     from accel.plugins.aas.export import export_onnx
 
-                    recipe = (f".venv/bin/python benchmarks/aas_compare.py --problem {args.problem} --samplers {sampler} "
-                              f"--seeds 0 --points {points} --steps {args.steps} --stages {args.stages} "
-                              f"--save-models DIR")
+                    recipe = " ".join(["benchmarks/aas_compare.py"] + sys.argv[1:])
                     export_onnx(res.model, Path(args.save_models) / f"{args.problem}_{sampler}_{points}.onnx",
                                 res.problem, recipe=recipe, settings={"sampler": sampler, "metrics": res.metrics})
-                curve = [[h["wall_s"], h["step"], h["rel_l2"], h["region_rel_l2"], h["background_rms"]]
+                curve = [[h["wall_s"], h["step"], h["rel_l2"], h["peak_rel_l2"], h["background_rel_l2"]]
                          for h in res.history if "rel_l2" in h]
-                row.update(metrics=res.metrics, curve=curve, width=args.width, depth=args.depth)
+                row.update(metrics=res.metrics, curve=curve, sampler_options=opts.get(sampler, {}), **knobs,
+                           load=os.getloadavg()[0])
                 with open(out, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
                 m = res.metrics
-                print(f"{args.problem} {sampler:8s} seed {seed} points {points}: rel L2 {m['rel_l2']:.4g} region "
-                      f"{m['region_rel_l2']:.4g} background {m['background_rms']:.3g} in {m['wall_s']:.0f} s", flush=True)
+                print(f"{args.problem} {args.tag} {sampler:8s} seed {seed} points {points}: rel L2 {m['rel_l2']:.4g} "
+                      f"peak {m['peak_rel_l2']:.4g} background {m['background_rel_l2']:.3g} in {m['wall_s']:.0f} s",
+                      flush=True)
     return 0
 
 
@@ -63,52 +73,81 @@ def _ms(v):
     return f"{v.mean():.3g} ± {v.std():.2g}" if len(v) > 1 else f"{v.mean():.3g}"
 
 
-def report(files) -> int:
+def report(files, per_seed: bool) -> int:
     rows = [json.loads(line) for f in files for line in Path(f).read_text().splitlines() if line.strip()]
     groups = defaultdict(list)
     for r in rows:
-        groups[(r["problem"], r["points"], r["steps"], r["sampler"])].append(r)
-    print("| problem | points | steps | sampler | seeds | rel L2 | region rel L2 | background RMS | wall s | "
-          "best rel L2 during run |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for (prob, pts, steps, sampler), rs in sorted(groups.items()):
+        groups[(r["problem"], r.get("tag", ""), r["points"], r["steps"], r["sampler"])].append(r)
+    if per_seed:
+        print("| problem | variant | points x steps | sampler | seed | rel L2 | peak rel L2 | background rel L2 | "
+              "best rel L2 at a stage end | wall s |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for (prob, tag, pts, steps, sampler), rs in sorted(groups.items()):
+            for r in sorted(rs, key=lambda r: r["seed"]):
+                m = r["metrics"]
+                print(f"| {prob} | {tag} | {pts} x {steps} | {sampler} | {r['seed']} | {m['rel_l2']:.3g} | "
+                      f"{m['peak_rel_l2']:.3g} | {m['background_rel_l2']:.3g} | {min(c[2] for c in r['curve']):.3g} | "
+                      f"{m['wall_s']:.0f} |")
+        print()
+    print("| problem | variant | points x steps | sampler | seeds | rel L2 | peak rel L2 | background rel L2 | "
+          "wall s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (prob, tag, pts, steps, sampler), rs in sorted(groups.items()):
         m = [r["metrics"] for r in rs]
-        best = [min(c[2] for c in r["curve"]) for r in rs]
-        print(f"| {prob} | {pts} | {steps} | {sampler} | {len(rs)} | {_ms([x['rel_l2'] for x in m])} | "
-              f"{_ms([x['region_rel_l2'] for x in m])} | {_ms([x['background_rms'] for x in m])} | "
-              f"{_ms([x['wall_s'] for x in m])} | {_ms(best)} |")
+        print(f"| {prob} | {tag} | {pts} x {steps} | {sampler} | {len(rs)} | {_ms([x['rel_l2'] for x in m])} | "
+              f"{_ms([x['peak_rel_l2'] for x in m])} | {_ms([x['background_rel_l2'] for x in m])} | "
+              f"{_ms([x['wall_s'] for x in m])} |")
     print()
-    print("Relative L2 versus wall time (mean over seeds at each stage end: wall s / rel L2):")
+    print("Relative L2 at each stage end (mean over seeds; wall s / rel L2):")
     print()
-    for (prob, pts, steps, sampler), rs in sorted(groups.items()):
+    for (prob, tag, pts, steps, sampler), rs in sorted(groups.items()):
         n = min(len(r["curve"]) for r in rs)
         wall = np.mean([[c[0] for c in r["curve"][:n]] for r in rs], 0)
         rel = np.mean([[c[2] for c in r["curve"][:n]] for r in rs], 0)
-        pts_s = ", ".join(f"{w:.0f}/{e:.3g}" for w, e in zip(wall, rel))
-        print(f"- {prob}, {pts} points, {sampler}: {pts_s}")
+        curve = ", ".join(f"{w:.0f}/{e:.3g}" for w, e in zip(wall, rel))
+        print(f"- {prob} {tag}, {pts} x {steps}, {sampler}: {curve}")
     return 0
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--problem", default="peak2d")
-    p.add_argument("--samplers", default="uniform,rar-d,aas")
+    p.add_argument("--samplers", default="uniform,rad,rar-d,aas")
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--points", default="2000", help="comma-separated collocation budgets")
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--points", default="1000", help="comma-separated collocation points per step")
+    p.add_argument("--steps", type=int, default=5000)
     p.add_argument("--stages", type=int, default=10)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-final", type=float, default=1e-5)
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "exp", "constant"])
+    p.add_argument("--resample", default="step", choices=["step", "stage"])
+    p.add_argument("--resample-every", type=int, default=1, help="steps sharing one set of points")
+    p.add_argument("--boundary", default="hard", choices=["hard", "soft"])
+    p.add_argument("--bc-weight", default="1", help="soft boundary weight or 'auto'")
+    p.add_argument("--lbfgs-steps", type=int, default=0)
+    p.add_argument("--moment-weight", type=float, default=0.0, help="residual-moment penalty (TrainConfig)")
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--depth", type=int, default=4)
-    p.add_argument("--eval-points", type=int, default=20000)
+    p.add_argument("--eval-points", type=int, default=40000)
     p.add_argument("--sampler-options", default="", help='JSON: {"aas": {"uniform_fraction": 0.5}}')
+    p.add_argument("--tag", default="", help="label of this settings variant in the tables")
     p.add_argument("--save-models", default="", help="export the seed-0 networks to ONNX files in this folder")
     p.add_argument("--out", default="benchmarks/results/aas.jsonl")
     p.add_argument("--report", nargs="*", metavar="JSONL", help="print the tables from these result files and exit")
+    p.add_argument("--per-seed", action="store_true", help="with --report: one row per run too")
     args = p.parse_args(argv)
     if args.report is not None:
-        return report(args.report)
+        return report(args.report, args.per_seed)
+    if args.bc_weight != "auto":
+        try:
+            float(args.bc_weight)
+        except ValueError:
+            p.error(f"--bc-weight takes a number or 'auto', got {args.bc_weight!r}")
+    import logging
+
     import torch
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     torch.set_num_threads(1)
     return run(args)
 

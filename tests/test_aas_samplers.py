@@ -60,9 +60,9 @@ def test_points_outside_the_domain_are_rejected_and_counted():
     prob = get_problem("peak2d")
     tr = Trainer(TrainConfig(sampler="half-outside", steps=4, stages=2, **TINY), sampler=HalfOutside(prob.domain))
     res = tr.run()
-    assert res.rejected == 200  # 100 per stage, 2 stages
-    assert all(len(p) == 100 and prob.domain.contains(p).all() for _, p in res.samples)
-    assert res.metrics["final_points"] == 100
+    assert res.rejected == 400  # a pool of 200 points x 2 steps per stage, half outside, 2 stages
+    assert all(len(p) == 200 and prob.domain.contains(p).all() for _, p in res.samples)
+    assert res.metrics["final_points"] == 200 and res.metrics["points_per_step"] == 200
 
 
 def test_sampler_with_nothing_inside_is_an_error():

@@ -36,6 +36,16 @@ def add_train_command(train):
     p.add_argument("--stages", type=positive_int, default=10,
                    help="sampling stages (the sampler is refreshed between them)")
     p.add_argument("--lr", type=positive_float, default=1e-3)
+    p.add_argument("--lr-final", type=positive_float, default=1e-5)
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "exp", "constant"], help="lr decay to --lr-final")
+    p.add_argument("--resample", default="step", choices=["step", "stage"],
+                   help="step: fresh --points every --resample-every steps from the stage's pool; stage: one set per "
+                        "stage")
+    p.add_argument("--resample-every", type=positive_int, default=1, help="steps that share one set of points")
+    p.add_argument("--boundary", default="hard", choices=["hard", "soft"],
+                   help="hard: u = d(x) NN(x); soft: boundary loss weighted by --bc-weight")
+    p.add_argument("--bc-weight", default="1", help="soft boundary weight, a number or 'auto' (gradient balancing)")
+    p.add_argument("--lbfgs-steps", type=nonnegative_int, default=0, help="L-BFGS evaluations after Adam (0: none)")
     p.add_argument("--width", type=positive_int, default=64)
     p.add_argument("--depth", type=positive_int, default=4)
     p.add_argument("--seed", type=int, default=0)
@@ -54,8 +64,19 @@ def add_train_command(train):
 def run_train(args) -> int:
     from pathlib import Path
 
-    from .errors import TrainingDiverged
+    import torch
+
+    from .errors import DomainError, SamplerError, TrainingDiverged
     from .trainer import TrainConfig, Trainer
+
+    if args.bc_weight != "auto":
+        try:
+            bc_weight = float(args.bc_weight)
+        except ValueError:
+            raise SystemExit(f"--bc-weight takes a positive number or 'auto', got {args.bc_weight!r}")
+    else:
+        bc_weight = "auto"
+    torch.set_num_threads(max(1, args.threads))
 
     out = Path(args.out or f"runs/pinn-{args.problem}-{args.sampler}-s{args.seed}")
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):  # an empty folder holds no one's results
@@ -63,17 +84,23 @@ def run_train(args) -> int:
 
         refuse_existing(out, force=args.force)
     cfg = TrainConfig(problem=args.problem, sampler=args.sampler, points=args.points, steps=args.steps,
-                      stages=args.stages, lr=args.lr, width=args.width, depth=args.depth, seed=args.seed,
-                      threads=args.threads, sampler_options=_parse_options(args.sampler_opt), out_dir=str(out),
-                      progress=True)
+                      stages=args.stages, lr=args.lr, lr_final=args.lr_final, schedule=args.schedule,
+                      resample=args.resample, resample_every=args.resample_every, boundary=args.boundary,
+                      bc_weight=bc_weight,
+                      lbfgs_steps=args.lbfgs_steps, width=args.width, depth=args.depth, seed=args.seed,
+                      sampler_options=_parse_options(args.sampler_opt), out_dir=str(out), progress=True)
     try:
         result = Trainer(cfg).run()
     except TrainingDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except (DomainError, SamplerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     m = result.metrics
-    print(f"{args.problem} / {args.sampler}: rel L2 {m['rel_l2']:.4g}, region rel L2 {m['region_rel_l2']:.4g}, "
-          f"background RMS {m['background_rms']:.3g}, {m['steps']} steps in {m['wall_s']:.1f} s, "
+    print(f"{args.problem} / {args.sampler}: rel L2 {m['rel_l2']:.4g}, peak rel L2 {m['peak_rel_l2']:.4g}, "
+          f"background {m['background_rel_l2']:.3g} of |u| (RMS {m['background_rms']:.3g}), {m['steps']} steps "
+          f"in {m['wall_s']:.1f} s, "
           f"{m['rejected']} points rejected; logs in {out}")
     if not args.no_plots:
         from .plots import plot_error, plot_samples

@@ -50,6 +50,17 @@ class Box:
     def uniform(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return self.low + (self.high - self.low) * rng.random((n, self.dim))
 
+    def boundary(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n points uniform on the surface (each face weighted by its area)."""
+        x = self.uniform(n, rng)
+        width = self.high - self.low
+        face_area = np.array([np.prod(np.delete(width, i)) if self.dim > 1 else 1.0 for i in range(self.dim)])
+        axis = rng.choice(self.dim, size=n, p=face_area / face_area.sum())
+        side = rng.random(n) < 0.5
+        rows = np.arange(n)
+        x[rows, axis] = np.where(side, self.high[axis], self.low[axis])
+        return x
+
     def to_unit(self, x):
         """Map the box onto [-1, 1]^d (works on numpy arrays and torch tensors)."""
         return (x - self.center) / self.half_width

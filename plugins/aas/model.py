@@ -1,4 +1,5 @@
-"""The PINN: an MLP inside the hard-boundary-condition ansatz u(x) = d(x) * NN(z), z = x mapped to [-1, 1]^d."""
+"""The PINN: an MLP inside the hard-boundary-condition ansatz u(x) = d(x) * NN(z), z = x mapped to [-1, 1]^d
+(or the bare MLP, hard_bc=False, when the boundary condition is a loss term)."""
 from __future__ import annotations
 
 import torch
@@ -8,12 +9,13 @@ from .domain import Box
 
 
 class PINN(nn.Module):
-    """tanh MLP; ``forward`` takes physical points (N, d) and returns u (N, 1), zero on the box boundary.
+    """tanh MLP; ``forward`` takes physical points (N, d) and returns u (N, 1), zero on the box boundary when hard_bc.
 
     The ansatz sits inside the module so the exported ONNX graph is the whole solution, boundary condition included.
     """
 
-    def __init__(self, domain: Box, width: int = 64, depth: int = 4, fourier: int = 0, sigma: float = 10.0):
+    def __init__(self, domain: Box, width: int = 64, depth: int = 4, fourier: int = 0, sigma: float = 10.0,
+                 hard_bc: bool = True):
         super().__init__()
         d = domain.dim
         layers, last = [], d
@@ -32,12 +34,15 @@ class PINN(nn.Module):
         self.net = nn.Sequential(*layers)
         self.register_buffer("center", torch.as_tensor(domain.center, dtype=torch.float32))
         self.register_buffer("half_width", torch.as_tensor(domain.half_width, dtype=torch.float32))
-        self.width, self.depth, self.fourier, self.sigma = width, depth, fourier, sigma
+        self.width, self.depth, self.fourier, self.sigma, self.hard_bc = width, depth, fourier, sigma, hard_bc
 
     def forward(self, x):
         z = (x - self.center) / self.half_width
-        dist = (1 - z * z).prod(dim=1, keepdim=True)  # vanishes on every face of the box
         if self.B is not None:
             zb = z @ self.B
-            return dist * self.net(torch.cat([torch.sin(zb), torch.cos(zb)], dim=1))
-        return dist * self.net(z)
+            out = self.net(torch.cat([torch.sin(zb), torch.cos(zb)], dim=1))
+        else:
+            out = self.net(z)
+        if not self.hard_bc:
+            return out
+        return (1 - z * z).prod(dim=1, keepdim=True) * out  # vanishes on every face of the box

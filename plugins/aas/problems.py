@@ -100,7 +100,18 @@ def layer2d(eps: float = 0.02) -> Problem:
                    {"eps": eps})
 
 
-PROBLEMS = {"peak2d": peak2d, "peak5d": lambda: peak_nd(5), "peak10d": lambda: peak_nd(10), "layer2d": layer2d}
+def sine2d() -> Problem:
+    """u = sin(pi x) sin(pi y) on [-1, 1]^2: a smooth problem every sampler should solve (a sanity baseline)."""
+    import math
+
+    def exact(x):
+        return (math.pi * x[:, 0]).sin() * (math.pi * x[:, 1]).sin()
+
+    return Problem("sine2d", Box([-1, -1], [1, 1]), exact, Box([-1, -1], [1, 1]), 2 * math.pi**2,
+                   "2D Poisson, u = sin(pi x) sin(pi y) on [-1,1]^2 (smooth)", {})
+
+
+PROBLEMS = {"peak2d": peak2d, "sine2d": sine2d, "peak5d": lambda: peak_nd(5), "peak10d": lambda: peak_nd(10), "layer2d": layer2d}
 
 
 def get_problem(name: str) -> Problem:

@@ -3,7 +3,8 @@
 A sampler is built as ``factory(domain, seed=0, **options)`` and follows this protocol (the trainer's only contact):
 ``plan(n, stages)`` once, then per stage ``refresh(residual, points)`` (adaptive samplers learn from the residual
 of the current network at the current points; ``residual`` maps an (m, d) array to m residual values) followed by
-``sample(n)`` for the next stage's collocation set. Points outside the domain are dropped and counted in
+``sample(n)`` for the next stage's collocation pool (the trainer draws its per-step minibatches from it; a
+sampler with a fixed set, like RAR-D, returns that set whatever n is). Points outside the domain are dropped and counted in
 ``rejected`` (third-party samplers get the same check from the trainer). Stage 0 is uniform for every sampler.
 """
 from __future__ import annotations
@@ -68,8 +69,10 @@ class UniformSampler(Sampler):
         self._fixed = None
 
     def sample(self, n):
-        if self.resample or self._fixed is None or len(self._fixed) != n:
-            self._fixed = self.domain.uniform(n, self.rng)
+        if self.resample:
+            return self.domain.uniform(n, self.rng)
+        if self._fixed is None:  # the planned budget, drawn once
+            self._fixed = self.domain.uniform(self.n or n, self.rng)
         return self._fixed
 
 
@@ -85,7 +88,8 @@ def _residual_density(r: np.ndarray, k: float, c: float) -> np.ndarray:
 
 
 class RADSampler(Sampler):
-    """Residual-based adaptive distribution (Wu et al. 2023, DeepXDE): redraw all points from p ∝ |r|^k/E|r|^k + c."""
+    """Residual-based adaptive distribution (Wu et al. 2023, DeepXDE): redraw all points from p ∝ |r|^k/E|r|^k + c
+    over ``candidates`` x the planned budget of uniform candidates (a pool larger than the candidates repeats them)."""
 
     name = "rad"
 
@@ -100,9 +104,9 @@ class RADSampler(Sampler):
     def sample(self, n):
         if self._residual is None:
             return self.domain.uniform(n, self.rng)
-        cand = self.domain.uniform(self.candidates * n, self.rng)
+        cand = self.domain.uniform(self.candidates * (self.n or n), self.rng)
         p = _residual_density(self._residual(cand), self.k, self.c)
-        return cand[self.rng.choice(len(cand), size=n, replace=False, p=p)]
+        return cand[self.rng.choice(len(cand), size=n, replace=n > len(cand), p=p)]
 
 
 class RARDSampler(Sampler):
@@ -134,7 +138,7 @@ class RARDSampler(Sampler):
 
     def sample(self, n):
         if self.points is None:
-            self.points = self.domain.uniform(max(1, int(self.initial_fraction * n)), self.rng)
+            self.points = self.domain.uniform(max(1, int(self.initial_fraction * (self.n or n))), self.rng)
         elif self._pending is not None:
             self.points = np.concatenate([self.points, self._pending])
             self._pending = None
