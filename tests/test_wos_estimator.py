@@ -227,18 +227,18 @@ def test_mesh_inside_test_and_exact_distances():
     from accel.plugins.wos.mesh_domain import boundary_of_dolfinx_mesh
 
     rng = np.random.default_rng(1)
-    poly = _polygon(2048)  # inscribed in the unit circle: chords sag by at most 1 - cos(pi / 2048) = 1.2e-6
-    X = rng.uniform(-1.2, 1.2, (2, 4000))
+    poly = _polygon(1024)  # inscribed in the unit circle: chords sag by at most 1 - cos(pi / 1024) = 4.7e-6
+    X = rng.uniform(-1.2, 1.2, (2, 2000))
     r = np.hypot(X[0], X[1])
     keep = np.abs(r - 1) > 1e-5
     assert np.array_equal(poly.contains(X[:, keep]), r[keep] < 1)
     inside = r < 0.999
     exact = poly._exact(X[:, inside])
-    assert np.all(np.abs(exact - (1 - r[inside])) < 1.3e-6)
+    assert np.all(np.abs(exact - (1 - r[inside])) < 4.8e-6)
     fast = poly.radius(X[:, inside])  # grid bound far away, exact near the boundary
     assert np.all(fast <= exact + 1e-12) and np.all(fast[exact < 0.01] == exact[exact < 0.01])
     cube = boundary_of_dolfinx_mesh(dmesh.create_unit_cube(MPI.COMM_SELF, 4, 4, 4))
-    Y = rng.uniform(-0.2, 1.2, (3, 3000))
+    Y = rng.uniform(-0.2, 1.2, (3, 1500))
     in_cube = np.all((Y > 0) & (Y < 1), axis=0)
     assert np.array_equal(cube.contains(Y), in_cube)
     Z = Y[:, in_cube]
