@@ -152,6 +152,24 @@ def test_operator_is_symmetric_positive_definite(tiny_gnn, which):
     assert np.linalg.eigvalsh(M).min() > 0
 
 
+def test_chunked_evaluation_gives_the_same_factor(tiny_gnn):
+    """Rows evaluated in chunks of 7, each with its rings of neighbours: the same operator as one evaluation."""
+    A = _petsc(_poisson(9))
+    M = _operator_dense(_gnn(tiny_gnn["tiny"], gnn_chunk=7), A)
+    ref = _operator_dense(_gnn(tiny_gnn["tiny"]), A)
+    A.destroy()
+    np.testing.assert_allclose(M, ref, rtol=1e-6, atol=1e-9)
+
+
+def test_jacobi_fallback(tiny_gnn):
+    A = _petsc(_poisson(5))
+    with pytest.warns(RuntimeWarning, match="falling back to the classical JACOBI"):
+        M = _operator_dense(_gnn(tiny_gnn["nan"], gnn_fallback="jacobi"), A)
+    d = _poisson(5).diagonal()
+    A.destroy()
+    np.testing.assert_allclose(M, np.diag(1.0 / d), rtol=1e-12)
+
+
 @pytest.mark.parametrize("apply", ["transpose", "explicit"])
 def test_apply_modes_agree(tiny_gnn, apply):
     A = _petsc(_poisson(6))
@@ -350,8 +368,10 @@ def test_non_finite_network_output_falls_back_to_fsai(tiny_gnn):
 def test_unknown_component_option():
     from accel.errors import SolverConfigError
 
-    with pytest.raises(SolverConfigError, match="unknown gnn option.*valid: gnn_fallback, gnn_apply"):
+    with pytest.raises(SolverConfigError, match="unknown gnn option.*valid: gnn_fallback, gnn_apply, gnn_chunk"):
         _gnn(None, shift=1.0)
+    with pytest.raises(SolverConfigError, match="gnn_chunk must be a positive integer"):
+        _gnn(None, gnn_chunk=0)
 
 
 # -- training command ---------------------------------------------------------------------------------------------------

@@ -77,6 +77,20 @@ class PaddedGraph:
         return indptr, gcols, vals
 
 
+def local_positions(block: Block) -> tuple[np.ndarray, np.ndarray]:
+    """For every stored entry: the local number of its column's row in the block, and whether it is in the block
+    (a lookup table over the block's range of global rows: one gather, no search)."""
+    n = len(block.rows)
+    first = int(block.rows[0]) if n else 0
+    table = np.full(int(block.rows[-1]) - first + 1 if n else 0, -1, np.int64)
+    table[block.rows - first] = np.arange(n)
+    shifted = block.indices - first
+    inrange = (shifted >= 0) & (shifted < len(table))
+    pos = np.where(inrange, table[np.where(inrange, shifted, 0)], -1)
+    inside = pos >= 0
+    return np.where(inside, pos, 0), inside
+
+
 def diagonal_and_checks(block: Block) -> np.ndarray:
     """The diagonal of the block's rows; raises OperatorError on NaN/Inf, a missing, zero or negative diagonal."""
     n = len(block.rows)
@@ -110,9 +124,7 @@ def padded_graph(block: Block, diag: np.ndarray | None = None) -> PaddedGraph:
     abs_row_sum = np.bincount(row_of[off], weights=np.abs(scaled_row[off]), minlength=n)
     node = np.stack([np.log1p(degree), row_sum, abs_row_sum], axis=1).astype(np.float32)
 
-    pos = np.searchsorted(block.rows, cols)
-    pos[pos >= n] = n - 1
-    inside = block.rows[pos] == cols
+    pos, inside = local_positions(block)
     r, c, v = row_of[inside], pos[inside], block.values[inside]
     kept = np.bincount(r, minlength=n)
     K = max(int(kept.max(initial=1)), 1)
@@ -145,9 +157,7 @@ def check_symmetric(block: Block, owned: np.ndarray, rtol: float = 1e-10) -> Non
 
     n = len(block.rows)
     row_of = np.repeat(np.arange(n), np.diff(block.indptr))
-    pos = np.searchsorted(block.rows, block.indices)
-    pos[pos >= n] = n - 1
-    inside = block.rows[pos] == block.indices
+    pos, inside = local_positions(block)
     local = sp.csr_matrix((block.values[inside], (row_of[inside], pos[inside])), shape=(n, n))
     mine = local[owned]
     diff = abs(mine - local.T.tocsr()[owned])

@@ -25,8 +25,10 @@ class _Layer(nn.Module):
         self.update = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(), nn.Linear(hidden, hidden))
 
     def forward(self, h, edge, neighbours, mask, count):
+        # per slot only a gather, adds and the activation; every matrix product is per node (the message's
+        # output layer is linear, so it is applied after the masked mean instead of on every slot)
         m = torch.nn.functional.gelu(self.own(h)[:, None, :] + self.other(h)[neighbours] + self.edge(edge))
-        agg = (self.message(m) * mask).sum(dim=1) / count
+        agg = self.message((m * mask).sum(dim=1) / count)
         return h + self.update(torch.cat([h, agg], dim=1))
 
 

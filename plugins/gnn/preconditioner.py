@@ -26,7 +26,7 @@ from .graph import OperatorError, check_symmetric, diagonal_and_checks, padded_g
 
 log = logging.getLogger(__name__)
 
-OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("transpose", "explicit")}
+OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("transpose", "explicit"), "gnn_chunk": (50000,)}
 
 
 def shipped_model() -> Path:
@@ -49,8 +49,15 @@ def _read_options(config: PreconditionerConfig) -> dict[str, str]:
     opts = PETSc.Options(config.options_prefix)
     out = {}
     for name, valid in OPTIONS.items():
-        value = str(config.extra.get(name, opts.getString(name, valid[0])))
-        if value not in valid:
+        value = config.extra.get(name, opts.getString(name, str(valid[0])))
+        if isinstance(valid[0], int):
+            try:
+                value = int(value)
+            except ValueError:
+                value = 0
+            if value < 1:
+                raise SolverConfigError(f"-{config.options_prefix}{name} must be a positive integer")
+        elif value not in valid:
             raise SolverConfigError(f"-{config.options_prefix}{name} {value!r} is not one of {', '.join(valid)}")
         out[name] = value
     return out
@@ -119,18 +126,30 @@ class _FactorPreconditioner:
             t1 = time.perf_counter()
             diag = diagonal_and_checks(block)
             check_symmetric(block, owned)
-            graph = padded_graph(block, diag)
         except OperatorError as exc:
             error = exc
         if agree(comm, error is not None):
             raise error or OperatorError("the matrix was refused on another rank (see its message)")
-        t2 = time.perf_counter()
-        values = self._slot_values(graph, owned)
+        pieces, bad, graph_s, factor_s = [], False, 0.0, 0.0
+        self._network_seconds = 0.0
+        for chunk_block, chunk_diag, which in chunks(block, diag, owned, self.rings, self.options["gnn_chunk"]):
+            ta = time.perf_counter()
+            graph = padded_graph(chunk_block, chunk_diag)
+            tb = time.perf_counter()
+            values = self._slot_values(graph, which)
+            factor_s += time.perf_counter() - tb
+            graph_s += tb - ta
+            bad = bad or not np.all(np.isfinite(values[which]))
+            indptr, cols, vals = graph.lower_csr(values, which)
+            pieces.append((indptr, cols, vals, graph.lower_csr(graph.edge[..., 4], which)[2],
+                           graph.lower_csr(graph.edge[..., 3], which)[2]))
+            del graph, values
         t3 = time.perf_counter()
-        bad = not np.all(np.isfinite(values[owned]))
-        if agree(comm, bad):
-            values = self._fallback(graph, owned)
-        indptr, cols, vals = graph.lower_csr(values, owned)
+        fallback = agree(comm, bad)
+        if fallback:
+            self._warn_fallback()
+        indptr, cols, vals = _concatenate(pieces, {"fsai": 3, "jacobi": 4}[self.options["gnn_fallback"]]
+                                          if fallback else 2)
         self.destroy()
         self.G = factor_matrix(A, indptr, cols, vals)
         if self.options["gnn_apply"] == "explicit":
@@ -139,28 +158,67 @@ class _FactorPreconditioner:
             self.Gt = self.G.transpose(PETSc.Mat())  # a new matrix (transpose() alone works in place)
         self._work = self.G.createVecLeft()
         t4 = time.perf_counter()
-        self.breakdown = {"rows": t1 - t0, "graph": t2 - t1, "factor": t3 - t2, "assemble": t4 - t3}
+        self.breakdown = {"rows": t1 - t0, "graph": graph_s, "factor": factor_s, "assemble": t4 - t3}
         self._stats = PreconditionerStats(setup_time=t4 - t0)  # network_time stays 0: no network in the applies
         log.info("%s set-up: %s", type(self).__name__, ", ".join(f"{k} {v:.3f} s" for k, v in self.breakdown.items()))
 
     def _check_kind(self, A) -> None:
         pass
 
-    def _fallback(self, graph, owned) -> np.ndarray:
+    def _warn_fallback(self) -> None:
         kind = self.options["gnn_fallback"]
         msg = (f"{self._model_name() or type(self).__name__}: non-finite factor values at set-up; falling back to "
                f"the classical {kind.upper()} factor on the same pattern")
         log.warning(msg)
-        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        warnings.warn(msg, RuntimeWarning, stacklevel=4)
         self.fallback_used = True
-        if kind == "fsai":
-            return graph.edge[..., 4].astype(np.float64)
-        return graph.edge[..., 3].astype(np.float64)  # Jacobi: G = D^-1/2, i.e. the scaled factor is the identity
+
+
+def chunks(block, diag, owned, rings: int, size: int):
+    """(sub-block, its diagonal, local numbers of its chunk rows) for chunks of ``size`` owned rows, each with the
+    ``rings`` rings around it, so the network's memory stays bounded and every chunk computes its rows exactly as
+    a whole evaluation would (the same argument that makes the factor independent of the partition)."""
+    import scipy.sparse as sp
+
+    from .graph import Block, local_positions
+
+    n = len(block.rows)
+    if len(owned) <= size:
+        yield block, diag, owned
+        return
+    row_of = np.repeat(np.arange(n), np.diff(block.indptr))
+    pos, inside = local_positions(block)
+    adjacency = sp.csr_matrix((np.ones(int(inside.sum()), np.int8), (row_of[inside], pos[inside])), shape=(n, n))
+    for start in range(0, len(owned), size):
+        chunk = owned[start:start + size]
+        mask = np.zeros(n, bool)
+        mask[chunk] = True
+        for _ in range(rings):
+            mask |= (adjacency @ mask.astype(np.int8)) > 0
+        local = np.nonzero(mask)[0]
+        counts = np.diff(block.indptr)[local]
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        take = np.repeat(block.indptr[local] - starts, counts) + np.arange(counts.sum())  # the rows' CSR entries
+        sub = Block(block.rows[local], np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+                    block.indices[take], block.values[take])
+        yield sub, diag[local], np.searchsorted(local, chunk)
+
+
+def _concatenate(pieces, which: int):
+    """One CSR (indptr, columns, values) from the chunks' pieces, with the value column ``which``."""
+    indptr = [np.zeros(1, np.int64)]
+    offset = 0
+    for piece in pieces:
+        indptr.append(piece[0][1:] + offset)
+        offset += piece[0][-1]
+    return (np.concatenate(indptr), np.concatenate([p[1] for p in pieces]),
+            np.concatenate([p[which] for p in pieces]))
 
 
 class FSAIPreconditioner(_FactorPreconditioner):
     """Classical FSAI on tril(A) (closed form per row), applied as y = G^T (G x). Options under
-    ``-{prefix}accel_``: ``gnn_apply transpose|explicit`` (MatMultTranspose with G, or an explicit G^T)."""
+    ``-{prefix}accel_``: ``gnn_apply transpose|explicit`` (MatMultTranspose with G, or an explicit G^T),
+    ``gnn_chunk N`` (rows per batch of small solves)."""
 
     rings = 1
 
@@ -179,6 +237,8 @@ class GNNPreconditioner(_FactorPreconditioner):
                               twice the memory)
     ``gnn_fallback fsai``     factor used when the network's output has NaN/Inf (``fsai`` or ``jacobi``), with a
                               warning
+    ``gnn_chunk 50000``       rows per network evaluation (each with its rings of neighbours; bounds the memory,
+                              the factor does not depend on it)
     """
 
     def __init__(self, config: PreconditionerConfig = PreconditionerConfig()):
@@ -211,7 +271,7 @@ class GNNPreconditioner(_FactorPreconditioner):
             self.session = ModelSession(self.model, self.config.runtime or RuntimeSettings(), inputs=INPUTS)
         t0 = time.perf_counter()
         out = self.session.run_feeds(graph.inputs())
-        self._network_seconds = time.perf_counter() - t0
+        self._network_seconds += time.perf_counter() - t0
         return out
 
     def _build(self, A) -> None:
