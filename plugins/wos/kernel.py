@@ -46,31 +46,31 @@ SRC_NONE, SRC_CONST, SRC_GAUSS = 0, 1, 2
 STAR_ROW = 14
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def mix64(z):
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
     return z ^ (z >> _S31)
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def seed_hash(seed):
     return mix64(seed * GAMMA + _KEY)
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def walk_key(seed, walk):
     return mix64(seed_hash(seed) ^ (np.uint64(walk) * _KEY))
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def uniforms(key, jump, slot):
     """Two uniforms in [0, 1) from word ``slot`` of jump ``jump`` of the walk with ``key``."""
     h = mix64(key + np.uint64(SLOTS * jump + slot + 1) * GAMMA)
     return np.int64(h >> _S32) * _INV32, np.int64(h & _LOW) * _INV32
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def circle(u):
     """A point on the unit circle at angle 2 pi u, without libm calls (vectorisable): quadrant by the two top bits,
     then Taylor polynomials on [-pi/4, pi/4) (error below 1e-11)."""
@@ -89,7 +89,7 @@ def circle(u):
     return cx * sign, cy * sign
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def direction(key, jump, slot, dim):
     """A uniform unit vector (2D: one uniform; 3D: z uniform in [-1, 1], angle uniform)."""
     u, v = uniforms(key, jump, slot)
@@ -101,7 +101,7 @@ def direction(key, jump, slot, dim):
     return s * cx, s * cy, z
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def green_sample(key, jump, dim):
     """Offset (as a fraction of the radius) of a sample of the ball's Green's function: 2D radius fraction
     sqrt(u1 u2) (density 4 s log(1/s)), 3D the median of three uniforms (Beta(2,2)); uniform direction."""
@@ -119,7 +119,7 @@ def green_sample(key, jump, dim):
     return rho * s * cx, rho * s * cy, rho * z
 
 
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def source_value(kind, sfp, row, y0, y1, y2, dim):
     if kind == SRC_CONST:
         return sfp[row]
@@ -315,6 +315,15 @@ def _mesh_grid_bound(fp, o, dim, x, y, z):
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _mesh_exact_pass(fp, ip, o, dim, X, d, i0, i1, near):
+    """Exact distances where the grid bound is below ``near`` (scalar: candidate lists). A function of its own, so
+    the walk loop's code stays small (compile time) while the query inside is inlined."""
+    for i in range(i0, i1):
+        if d[i] < near:
+            d[i] = mesh_closest(fp, ip, o, dim, X[0, i], X[1, i], X[2, i] if dim == 3 else 0.0)[0]
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def eval_program(ops, fp, ip, dim, X, aux, out, stack, i0, i1):
     """d = -sdf at columns i0..i1 of X (dim, lanes) into ``out``; ``aux`` (lanes,) selects per-instance rows."""
     sp = 0
@@ -371,16 +380,14 @@ def eval_program(ops, fp, ip, dim, X, aux, out, stack, i0, i1):
             near = fp[o + 14]
             for i in range(i0, i1):
                 d[i] = _mesh_grid_bound(fp, o, dim, X[0, i], X[1, i], X[2, i] if dim == 3 else 0.0)
-            for i in range(i0, i1):  # exact distances only near the boundary (scalar: candidate lists)
-                if d[i] < near:
-                    d[i] = mesh_closest(fp, ip, o, dim, X[0, i], X[1, i], X[2, i] if dim == 3 else 0.0)[0]
+            _mesh_exact_pass(fp, ip, o, dim, X, d, i0, i1, near)
     res = stack[0]
     for i in range(i0, i1):
         out[i] = res[i]
 
 
 # -- the walk loop ------------------------------------------------------------------------------------------------
-@njit(inline="always", cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _load(lane, w, pt, P, aux_pts, lx, laux, lkey, ljump, lacc, lwalk, seed_hash, walk0, dim):
     for a in range(dim):
         lx[a, lane] = P[a, pt]
