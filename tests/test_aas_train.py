@@ -69,7 +69,7 @@ def test_aas_flow_moves_points_to_the_peak():
     prob = get_problem("peak2d")
     frac0 = prob.region.contains(res.samples[0][1]).mean()
     frac1 = prob.region.contains(res.samples[1][1]).mean()
-    assert res.metrics["final_points"] == 256 * 10  # the stage's pool: a fresh minibatch for each of its 10 steps
+    assert res.metrics["final_points"] == 256  # AAS reuses a set for 50 steps: one set serves the stage's 10 steps
     assert frac0 < 0.05  # uniform: 1 % of the area
     assert frac1 > 0.15  # half flow points, mostly in the 0.2 x 0.2 peak box
 
@@ -77,7 +77,7 @@ def test_aas_flow_moves_points_to_the_peak():
 def test_aas_in_five_dimensions_runs_and_counts_rejections():
     res = Trainer(TrainConfig(problem="peak5d", sampler="aas", steps=6, stages=2, sampler_options={"flow_steps": 5},
                               **TINY)).run()
-    assert res.metrics["points_per_step"] == 256 and res.samples[1][1].shape == (3 * 256, 5)
+    assert res.metrics["points_per_step"] == 256 and res.samples[1][1].shape == (256, 5)
     assert res.rejected >= 0 and np.isfinite(res.metrics["rel_l2"])
 
 
@@ -155,6 +155,7 @@ def test_uniform_points_are_fresh_every_step():
 
     seen = []
     tr = Trainer(TrainConfig(problem="sine2d", sampler="uniform", steps=4, stages=1, **TINY))
+    assert tr.resample_every == 1  # the uniform sampler's default: a new set every step
     orig = tr._loss
 
     def spy(xb, *a, **k):

@@ -23,6 +23,7 @@ class Sampler:
     """Base class: uniform draws, the rejection count, the plan. Subclasses override refresh/sample."""
 
     name = "base"
+    resample_every = 1  # training steps that share one set of points when the trainer's setting is None
 
     def __init__(self, domain: Box, seed: int = 0):
         if not isinstance(domain, Box):
@@ -92,6 +93,7 @@ class RADSampler(Sampler):
     over ``candidates`` x the planned budget of uniform candidates (a pool larger than the candidates repeats them)."""
 
     name = "rad"
+    resample_every = 50  # like AAS: a set reused for 50 steps learns the feature (measured, docs/benchmarks/aas.md)
 
     def __init__(self, domain, seed=0, k: float = 1.0, c: float = 1.0, candidates: int = 10):
         super().__init__(domain, seed)

@@ -45,7 +45,7 @@ class TrainConfig:
     lr_final: float = 1e-5
     schedule: str = "cosine"  # cosine | exp | constant, from lr to lr_final
     resample: str = "step"  # step: fresh points every `resample_every` steps from the stage's pool | stage: one set
-    resample_every: int = 1  # steps that share one set of `points` points (resample="step")
+    resample_every: int | None = None  # steps sharing one set of points (None: the sampler's `resample_every`)
     pool_max: int = 200_000  # collocation points drawn per stage at most (sets cycle through them)
     boundary: str = "hard"  # hard: u = d(x) NN(x) | soft: boundary loss term weighted by bc_weight
     bc_weight: float | str = 1.0  # soft only; "auto": gradient-norm balancing, updated every log_every steps
@@ -181,7 +181,7 @@ class Trainer:
             raise DomainError(f"problem {self.problem.name!r} has a domain of zero volume; give every axis high > low")
         if c.points < 2 or c.steps < 1 or c.stages < 1:
             raise SamplerError(f"need points >= 2, steps >= 1 and stages >= 1 (got {c.points}, {c.steps}, {c.stages})")
-        if c.resample_every < 1:
+        if c.resample_every is not None and c.resample_every < 1:
             raise SamplerError(f"resample_every must be >= 1, got {c.resample_every}")
         if c.resample not in ("step", "stage"):
             raise SamplerError(f"resample must be 'step' or 'stage', got {c.resample!r}")
@@ -194,6 +194,7 @@ class Trainer:
         self.sampler = sampler if sampler is not None else build_sampler(c.sampler, self.problem, c.seed,
                                                                            **c.sampler_options)
         self.sampler.plan(c.points, c.stages)
+        self.resample_every = int(c.resample_every or getattr(self.sampler, "resample_every", 1))
         self.opt = torch.optim.Adam(self.model.parameters(), lr=c.lr)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_factor(c.schedule, c.steps, c.lr, c.lr_final))
         self.eval = EvalSet(self.problem, c.eval_points)
@@ -217,7 +218,7 @@ class Trainer:
         return (lap + f) * (self._weights(f) if w is None else w)
 
     def residual(self, x: np.ndarray, chunk: int = 8192) -> np.ndarray:
-        """Normalised residual (Laplace u + f) / (|f| + floor * scale) of the current network at the points x (numpy in, numpy out)."""
+        """Normalised residual (Laplace u + f) / (|f| + floor * scale) of the network at the points x (numpy in and out)."""
         import torch
 
         out = []
@@ -275,7 +276,7 @@ class Trainer:
         import torch
 
         c = self.config
-        sets = math.ceil(nsteps / max(1, c.resample_every))
+        sets = math.ceil(nsteps / self.resample_every)
         n_pool = c.points if c.resample == "stage" else max(c.points, min(c.points * sets, c.pool_max))
         pts = self._checked(self.sampler.sample(n_pool))
         xt = torch.as_tensor(pts, dtype=torch.float32)
@@ -289,7 +290,7 @@ class Trainer:
         """Index arrays of min(points, n_pool) points, each served for resample_every steps, cycling through
         shuffled passes over the pool."""
         b = min(self.config.points, n_pool)
-        every = max(1, self.config.resample_every)
+        every = self.resample_every
         while True:
             order = self.rng.permutation(n_pool)
             for i in range(0, n_pool - b + 1, b):
