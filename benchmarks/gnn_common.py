@@ -31,6 +31,11 @@ def run(A, b, name: str, model: str | None = None, rtol: float = 1e-8, max_it: i
     """One row: set-up and solve timed apart, the true residual checked; ``pc_stats`` gets the gnn component's
     set-up breakdown (rows, graph, factor, network, assemble) for the CG+component rows."""
     opts = dict(CONFIGS[name])
+    if A.getComm().getSize() > 1:  # PETSc's ICC is sequential: block Jacobi with ICC(0) blocks on several ranks
+        for key in ("pc_type", "mg_levels_pc_type"):
+            if opts.get(key) == "icc":
+                opts[key] = "bjacobi"
+                opts[key.replace("pc_type", "sub_pc_type")] = "icc"
     if model and "accel_plugin" in opts:
         opts["accel_model"] = model
     if model and "mg_levels_accel_plugin" in opts and opts["mg_levels_accel_plugin"] == "gnn":
