@@ -173,11 +173,14 @@ def petsc_interpolation(P_natural: sp.csr_matrix, fine_template, natural_rows=No
     from petsc4py import PETSc
 
     r0, r1 = fine_template.getOwnershipRange()
-    rows = np.arange(r0, r1) if natural_rows is None else np.asarray(natural_rows)
-    if len(rows) != r1 - r0:
+    rows = None if natural_rows is None else np.asarray(natural_rows)
+    if rows is not None and len(rows) != r1 - r0:
         raise GridError(f"{len(rows)} natural row indices for {r1 - r0} owned rows")
-    on_grid = rows >= 0
-    local = P_natural[rows[on_grid]].tocsr() if on_grid.all() else _rows_with_gaps(P_natural, rows, on_grid)
+    if rows is None or (rows[0] == r0 and np.array_equal(rows, np.arange(r0, r1))):
+        local = P_natural[r0:r1]  # natural order (one rank of a DMDA too): a slice, no fancy indexing
+    else:
+        on_grid = rows >= 0
+        local = P_natural[rows].tocsr() if on_grid.all() else _rows_with_gaps(P_natural, rows, on_grid)
     local.sort_indices()
     P = PETSc.Mat().create(comm=fine_template.getComm())
     P.setSizes(((r1 - r0, fine_template.getSize()), (PETSc.DECIDE, P_natural.shape[1])))
