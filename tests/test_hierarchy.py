@@ -103,11 +103,12 @@ def test_pcmg_baseline_runs_on_any_extent_and_on_two_ranks(run_mpi, tmp_path):
         "for shape in [(65, 65, 65), (50, 37, 41)]:\n"
         "    A = problems.to_petsc(problems.build('poisson3d', shape).matrix); b = random_rhs(A)\n"
         "    r = solve(A, b, 'cg+mg-sor', grid=shape)\n"
-        "    print('its', r.iterations, r.residual)\n")
+        "    if A.getComm().getRank() == 0:\n"
+        "        print('its', r.iterations, r.residual, flush=True)\n")
     out = run_mpi(2, [str(script)], timeout=240)
     assert out.returncode == 0, out.stderr
     its = [int(line.split()[1]) for line in out.stdout.splitlines() if line.startswith("its")]
-    assert len(its) == 4 and max(its) <= 8, its
+    assert len(its) == 2 and max(its) <= 8, its
 
 
 def test_dolfinx_box_mesh_runs_through_the_same_hierarchy():
