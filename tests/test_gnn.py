@@ -408,6 +408,16 @@ def test_train_command_empty_glob_and_non_petsc_file(tmp_path):
     assert r.returncode == 2 and "is not a PETSc binary matrix" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_train_command_refuses_a_non_symmetric_matrix(tmp_path):
+    from accel.plugins.dcdm.matrices import write_petsc_matrix
+
+    A = _poisson(5).tolil()
+    A[0, 1] = -3.0
+    write_petsc_matrix(tmp_path / "A_0.dat", A.tocsr())
+    r = _accel("train", "gnn", "--matrices", str(tmp_path / "A_*.dat"), "--out", str(tmp_path / "m.onnx"))
+    assert r.returncode == 2 and "A_0.dat: the matrix is not symmetric" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_train_from_python_with_petsc_matrices():
     """The Python entry point takes an iterable of matrices (here petsc4py Mats) and lowers the loss."""
     from accel.plugins.gnn.train import TrainConfig, train

@@ -76,6 +76,27 @@ def recipe_command(args, patterns) -> str:
     return f"{args.data_recipe} && {cmd}" if args.data_recipe else cmd
 
 
+def _checked(path: str, A):
+    """The matrix, or an error naming its file when it cannot take an SPD factor (non-square, non-symmetric, bad
+    diagonal, NaN/Inf)."""
+    import numpy as np
+
+    from accel.errors import AccelError
+
+    from .graph import Block, OperatorError, check_symmetric, diagonal_and_checks
+
+    if A.shape[0] != A.shape[1]:
+        raise AccelError(f"{path} is a {A.shape[0]}x{A.shape[1]} matrix; the gnn preconditioner trains on square SPD "
+                         "matrices")
+    block = Block.from_scipy(A)
+    try:
+        diagonal_and_checks(block)
+        check_symmetric(block, np.arange(A.shape[0]))
+    except OperatorError as exc:
+        raise AccelError(f"{path}: {exc}") from None
+    return A
+
+
 def run_train(args) -> int:
     from accel.files import refuse_existing
     from accel.plugins.dcdm.matrices import read_petsc_matrix
@@ -88,7 +109,7 @@ def run_train(args) -> int:
     log_path = Path(args.log) if args.log else out.with_suffix(".log.jsonl")
     refuse_existing(out, log_path, force=args.force)
     files = [f for group in args.matrices for f in group]
-    matrices = [read_petsc_matrix(f) for f in files]
+    matrices = [_checked(f, read_petsc_matrix(f)) for f in files]
     cfg = TrainConfig(hidden=args.hidden, layers=args.layers, steps=args.steps, lr=args.lr, loss=args.loss,
                       probes=args.probes, smoothing=args.smoothing, seed=args.seed, threads=args.threads)
     net, history = train(matrices, cfg, log_path=log_path, progress=not args.no_progress)
