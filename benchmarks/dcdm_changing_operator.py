@@ -1,7 +1,6 @@
 """The DCDM paper's use case: a pressure Poisson problem whose solid obstacles move every step.
 
-    .venv/bin/python benchmarks/dcdm_changing_operator.py --dim 2 --size 256 --steps 50 \
-        --model plugins/dcdm/models/dcdm-random-obstacles2d.onnx --json out/changing_2d_256.json
+    .venv/bin/python benchmarks/dcdm_changing_operator.py --dim 2 --size 256 --steps 50 --json out/changing_2d_256.json
 
 Every step moves the obstacles (``problems.moving_obstacle_mask``: random balls circling their start positions; an
 obstacle field none of the models was trained on), assembles the new operator into the same matrix (one sparsity
@@ -51,7 +50,9 @@ def set_values(M, csr) -> None:
 
 
 def neural_extra(model, shape, threads):
-    return {"accel_model": model, "accel_grid": ",".join(map(str, reversed(shape))), "accel_threads": threads}
+    """The neural PC's options: ``model`` a path, or None for the shipped obstacle-family model of the dimension."""
+    which = {"accel_model": model} if model else {"accel_problem": f"random-obstacles{len(shape)}d"}
+    return {**which, "accel_grid": ",".join(map(str, reversed(shape))), "accel_threads": threads}
 
 
 def generalisation(model, dim, sizes, members, threads, out):
@@ -130,7 +131,8 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--period", type=int, default=50, help="frames per revolution of the obstacles")
     ap.add_argument("--seed", type=int, default=2024, help="the moving obstacle field (not a training seed)")
-    ap.add_argument("--model", required=True, help="the obstacle-family DCDM model (ONNX)")
+    ap.add_argument("--model", default=None, help="a DCDM model (ONNX); default: the shipped model trained on random "
+                                                  "obstacle fields (dcdm-random-obstacles2d / 3d)")
     ap.add_argument("--solvers", default=None, help="comma-separated solver names (default: every classical PC a "
                                                     "PETSc user would pick, and the neural PC with both smoothers)")
     ap.add_argument("--rtol", type=float, default=1e-8)

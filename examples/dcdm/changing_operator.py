@@ -1,11 +1,10 @@
 """A pressure Poisson solve per frame while solid obstacles move: one KSP, the matrix's values updated in place,
 the neural preconditioner refreshing itself at every step (no PETSc option changes between steps).
 
-    .venv/bin/python examples/dcdm/changing_operator.py --size 128 --steps 20 --model MODEL.onnx
+    .venv/bin/python examples/dcdm/changing_operator.py --size 128 --steps 20
 
-MODEL: a DCDM model trained on a family of random obstacle fields, e.g.
-    accel train dcdm --problem random-obstacles2d --members 32 --grid 64,64 --width 16 --depth 2 --steps 5000 \
-        --loss energy --interpolation constant --threads 1 --out obstacles.onnx
+The model is the shipped one trained on a family of random obstacle fields (``-accel_problem random-obstacles2d``;
+its recipe is in its metadata: ``accel plugins`` lists it); ``--model PATH`` takes your own.
 (benchmarks/dcdm_changing_operator.py runs the same loop against ICC, GAMG, BoomerAMG and PCMG.)
 """
 import argparse
@@ -22,15 +21,15 @@ from accel.plugins.dcdm import problems  # noqa: E402
 ap = argparse.ArgumentParser()
 ap.add_argument("--size", type=int, default=128)
 ap.add_argument("--steps", type=int, default=20)
-ap.add_argument("--model", required=True)
+ap.add_argument("--model", default=None)
 args = ap.parse_args()
 shape = (args.size, args.size)
 
 opts = PETSc.Options()
 for key, value in {"ksp_type": "fcg", "ksp_fcg_mmax": 2, "ksp_fcg_truncation_type": "standard",
                    "ksp_norm_type": "unpreconditioned", "ksp_rtol": 1e-8, "pc_type": "python",
-                   "pc_python_type": "accel.NeuralPC", "accel_model": args.model,
-                   "accel_grid": f"{args.size},{args.size}"}.items():
+                   "pc_python_type": "accel.NeuralPC", "accel_grid": f"{args.size},{args.size}",
+                   **({"accel_model": args.model} if args.model else {"accel_problem": "random-obstacles2d"})}.items():
     opts[key] = value
 
 # one sparsity pattern for every frame (explicit zeros across walls): the matrix is updated in place
