@@ -39,7 +39,7 @@ def shipped_model() -> Path:
     return files[0]
 
 
-def _read_options(config: PreconditionerConfig) -> dict[str, str]:
+def _read_options(config: PreconditionerConfig) -> dict[str, object]:
     """Component options from ``config.extra`` (Python) over the options database (``-{prefix}gnn_*``)."""
     unknown = sorted(set(config.extra) - set(OPTIONS))
     if unknown:
@@ -103,6 +103,9 @@ class _FactorPreconditioner:
         return self._stats
 
     def destroy(self) -> None:
+        self._free_operators()
+
+    def _free_operators(self) -> None:
         for obj in (self.G, self.Gt, self._work):
             if obj is not None:
                 obj.destroy()
@@ -150,7 +153,7 @@ class _FactorPreconditioner:
             self._warn_fallback()
         indptr, cols, vals = _concatenate(pieces, {"fsai": 3, "jacobi": 4}[self.options["gnn_fallback"]]
                                           if fallback else 2)
-        self.destroy()
+        self._free_operators()
         self.G = factor_matrix(A, indptr, cols, vals)
         if self.options["gnn_apply"] == "explicit":
             from petsc4py import PETSc
@@ -254,6 +257,10 @@ class GNNPreconditioner(_FactorPreconditioner):
 
     def _model_name(self) -> str:
         return str(self.model)
+
+    def destroy(self) -> None:
+        super().destroy()
+        self.session = None  # the ONNX Runtime session goes with the component
 
     def _check_kind(self, A) -> None:
         bs = A.getBlockSize()
