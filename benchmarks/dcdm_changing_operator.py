@@ -8,8 +8,8 @@ pattern for every step: explicit zeros across walls) and solves a new right-hand
 solver. Each solver keeps one KSP for the whole run and pays, every step, the set-up its PC needs for new values:
 ICC its factorisation, BoomerAMG its hierarchy, PCMG its Galerkin products, the neural PC its levels (the moved
 solid cells change which rows the transfers skip, so its interpolations and coarse operators are rebuilt; the ONNX
-session is kept); GAMG gets a new KSP every step (with a kept one, CG stopped converging after the
-first step at 256^2). Reported per solver: iterations, set-up and solve time per step (mean over steps), all from one run, steps
+session is kept); GAMG gets a new KSP every step (with a kept one, CG stopped converging after the first step at
+256^2). Reported per solver: iterations, set-up and solve time per step (mean over steps), all from one run, steps
 interleaved so that load changes hit every solver alike.
 
 ``--generalisation N`` first compares the neural PC on N obstacle fields of its training family with N unseen ones
