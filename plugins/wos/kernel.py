@@ -461,17 +461,19 @@ def walk_block(P, aux_pts, per_point, walk0, n, seed, eps, max_steps, ops, fp, i
     active = W
     steps = 0
     eval_program(ops, fp, ip, dim, lx, laux, lr, stack, 0, active)
+    nlive = W
+    done_idx = np.empty(W, dtype=np.int64)
     while active > 0:
+        # every live lane made one distance query; find the finished ones without a branch per lane
+        steps += nlive
+        nd = 0
+        for i in range(active):
+            done_idx[nd] = i
+            nd += (lwalk[i] >= 0) & ((lr[i] < eps) | (ljump[i] >= max_steps))
         # finished walks leave; their lanes take the next walks, which stay put this round (r = 0) and have their
         # first distance queried with everybody else's after the jump
-        live = 0
-        for i in range(active):
-            if lwalk[i] < 0:
-                continue
-            steps += 1
-            if lr[i] >= eps and ljump[i] < max_steps:
-                live += 1
-                continue
+        for k in range(nd):
+            i = done_idx[k]
             w = lwalk[i]
             if nex == W:
                 _flush_exits(ops, fp, ip, dim, ex, exd, exaux, exw, nex, Xh, val, stack, exits, 1e-7)
@@ -490,9 +492,10 @@ def walk_block(P, aux_pts, per_point, walk0, n, seed, eps, max_steps, ops, fp, i
                 left -= 1
                 if left == 0:
                     pt, left = pt + 1, per_point
-                live += 1
             else:
                 lwalk[i] = -1
+                nlive -= 1
+        live = nlive
         if live == 0:
             break
         if nxt >= n and live < active:  # no walks left to refill: compact the live lanes to the front
