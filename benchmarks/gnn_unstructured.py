@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=None, help="gnn model (default: the shipped one)")
     p.add_argument("--seed", type=int, default=101, help="mesh and coefficient seed (held out: training used 0-5)")
     p.add_argument("--rtol", type=positive_float, default=1e-8)
-    p.add_argument("--jsonl", default="benchmarks/results/gnn_unstructured.jsonl")
+    p.add_argument("--jsonl", default="docs/results/gnn_unstructured.jsonl")
     args = p.parse_args(argv)
     rows = args.rows.split(",")
     unknown = sorted(set(rows) - set(ROWS))
