@@ -36,6 +36,20 @@ def test_exported_model_carries_metadata(tiny_dcdm_models):
     assert meta.settings["cycle"] == {"pre": 2, "post": 2, "omega": 0.67}
 
 
+def test_describe_reads_the_model_file_once_per_path(tiny_dcdm_models, monkeypatch):
+    """Moving obstacles rebuild the levels, and so call describe, every step: the metadata is read once."""
+    from accel.components import PreconditionerConfig
+    from accel.plugins.dcdm.preconditioner import DCDMPreconditioner
+
+    reads = []
+    real_read = modelmeta.read
+    monkeypatch.setattr(modelmeta, "read", lambda path: reads.append(path) or real_read(path))
+    pc = DCDMPreconditioner(PreconditionerConfig(model=str(tiny_dcdm_models["p2"])))
+    infos = [pc.describe(2) for _ in range(5)]
+    assert len(reads) == 1
+    assert {(i.train_grid, i.grid_multiple, i.cycle.pre, i.cycle.post) for i in infos} == {((32, 32), 4, 2, 2)}
+
+
 def test_petsc_cycle_matches_the_torch_cycle_it_was_trained_with(tiny_dcdm_models):
     """The PC's PETSc two-grid cycle is the function the network was trained inside (float32 network)."""
     import torch

@@ -54,8 +54,25 @@ def test_grid_option_contradicting_the_dmda_is_refused():
 
 
 def test_a_directory_given_as_the_model_says_so(poisson2d, tmp_path):
-    with pytest.raises(ModelError, match=r"is a directory; pass the \.onnx file"):
+    with pytest.raises(ModelError, match=r"is a directory, not an \.onnx file; pass the \.onnx file"):
         solve(*poisson2d, "fcg2+neural", extra={"accel_grid": "32,32", "accel_model": str(tmp_path)})
+
+
+def test_every_model_reader_names_a_directory_and_the_fix(tmp_path):
+    """The metadata reader, the ONNX session and the DCDM component share one check (accel.modelmeta)."""
+    from accel import modelmeta
+    from accel.components import PreconditionerConfig
+    from accel.plugins.dcdm.preconditioner import DCDMPreconditioner
+    from accel.runtime import ModelSession
+
+    readers = {"modelmeta.read": lambda: modelmeta.read(tmp_path), "ModelSession": lambda: ModelSession(tmp_path),
+               "dcdm describe": lambda: DCDMPreconditioner(PreconditionerConfig(model=str(tmp_path))).describe(2)}
+    for name, read in readers.items():
+        with pytest.raises(ModelError, match=rf"model path {tmp_path} is a directory, not an \.onnx file") as info:
+            read()
+        assert "\n" not in str(info.value), name
+    with pytest.raises(ModelError, match=r"does not exist; pass an existing \.onnx file or omit the model option"):
+        ModelSession(tmp_path / "missing.onnx")
 
 
 def test_a_2d_model_on_a_3d_problem_names_both_dimensions(tiny_dcdm_models):

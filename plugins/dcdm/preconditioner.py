@@ -64,6 +64,8 @@ class DCDMPreconditioner:
                                     f"{', '.join(sorted(config.extra))}")
         self.session: ModelSession | None = None
         self.shape: tuple[int, ...] | None = None
+        # describe() runs at every level rebuild (moving obstacles: every step); reading an ONNX file costs ~0.03 s
+        self._meta_by_path: dict[Path, modelmeta.ModelMeta] = {}
         self._stats = PreconditionerStats()
 
     @property
@@ -87,7 +89,7 @@ class DCDMPreconditioner:
         if dim is None:
             return PreconditionerInfo(layout="grid", linear=False, model=str(self.model or ""))
         self._resolve(dim)
-        meta = modelmeta.read(self.model)
+        meta = self._read_meta()
         meta.check_plugin("dcdm", str(self.model))
         _check_dim(meta, dim, self.model)
         return PreconditionerInfo(layout="grid", linear=False, model=str(self.model), train_grid=tuple(meta.train_grid),
@@ -97,9 +99,16 @@ class DCDMPreconditioner:
         if self.model is None:
             self.model = default_model(dim, self.problem)
             log.info("no model given: using shipped %s for %dD problems", self.model.name, dim)
-        elif self.model.is_dir():
-            raise ModelError(f"the model {self.model} is a directory; pass the .onnx file (e.g. "
-                             f"{self.model / 'model.onnx'}) or omit the model to use the shipped one")
+        else:
+            modelmeta.check_model_file(self.model, "pass the .onnx file or omit the model to use the shipped one "
+                                                   "('accel plugins' lists them)")
+
+    def _read_meta(self) -> modelmeta.ModelMeta:
+        """The model's metadata, read once per resolved path (the open session's when there is one)."""
+        key = self.model.resolve()
+        if key not in self._meta_by_path:
+            self._meta_by_path[key] = self.session.meta if self.session is not None else modelmeta.read(self.model)
+        return self._meta_by_path[key]
 
     def initialize(self, problem: GridProblem) -> None:
         t0 = time.perf_counter()
