@@ -355,6 +355,20 @@ def test_refuses_a_model_of_another_plugin(tiny_dcdm_models):
         _gnn(str(tiny_dcdm_models["p2"]))
 
 
+def test_refuses_a_model_with_other_input_features(tiny_gnn, tmp_path):
+    import shutil
+
+    from accel import modelmeta
+
+    path = tmp_path / "old.onnx"
+    shutil.copy(tiny_gnn["tiny"], path)
+    meta = modelmeta.read(path)
+    meta.settings["edge_features"] = ["value", "lower", "upper", "self"]
+    modelmeta.write(path, meta)
+    with pytest.raises(ModelError, match="exported for other inputs.*retrain it with the recipe"):
+        _gnn(str(path))
+
+
 def test_non_finite_network_output_falls_back_to_fsai(tiny_gnn):
     A = _petsc(_poisson(6))
     with pytest.warns(RuntimeWarning, match="falling back to the classical FSAI"):

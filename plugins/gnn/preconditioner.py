@@ -252,8 +252,22 @@ class GNNPreconditioner(_FactorPreconditioner):
         if config.problem is not None and self.meta.problem != config.problem:
             raise ModelError(f"{self.model} was trained for {self.meta.problem!r} problems, not {config.problem!r}; "
                              f"train a model on your operators with 'accel train gnn --matrices ...'")
+        self._check_features()
         self.rings = int(self.meta.settings["rings"])
         self.session = None
+
+    def _check_features(self) -> None:
+        """The model must read the inputs this version computes (layout, node and edge features, rings)."""
+        from .export import LAYOUT
+        from .graph import EDGE_FEATURES, NODE_FEATURES
+
+        s = self.meta.settings
+        if (self.meta.layout != LAYOUT or s.get("node_features") != list(NODE_FEATURES)
+                or s.get("edge_features") != list(EDGE_FEATURES) or not isinstance(s.get("rings"), int)):
+            raise ModelError(f"{self.model} was exported for other inputs (layout {self.meta.layout!r}, node features "
+                             f"{s.get('node_features')}, edge features {s.get('edge_features')}); this accel computes "
+                             f"{list(NODE_FEATURES)} and {list(EDGE_FEATURES)}: retrain it with the recipe in its "
+                             "metadata")
 
     def _model_name(self) -> str:
         return str(self.model)
