@@ -480,3 +480,32 @@ def test_accelerate_a_dolfinx_problem_on_a_gmsh_mesh(plugin, caplog):
     assert its["gnn"][0] < its["plain"][0]
     if plugin is None:
         assert "chose the gnn preconditioner" in caplog.text
+
+
+@pytest.mark.mpi
+def test_unmodified_c_program_with_plain_cg_and_gnn(run_mpi):
+    """An unmodified PETSc C program selects gnn from the options database alone, plain CG, 1 and 2 ranks."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    if shutil.which("mpicc") is None:
+        pytest.fail("mpicc not found: scripts/setup.sh installs petsc-dev (which brings the MPI compilers)")
+    make = subprocess.run(["make", "-s", "-C", str(ROOT / "examples" / "c"), "laplace3d"], capture_output=True,
+                          text=True, timeout=120)
+    assert make.returncode == 0, make.stderr
+    driver = str(ROOT / "examples" / "c" / "laplace3d")
+    env = {"PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    cg = ["-ksp_type", "cg", "-ksp_norm_type", "unpreconditioned"]
+    gnn = ["-python", *cg, "-pc_type", "python", "-pc_python_type", "accel.NeuralPC", "-accel_plugin", "gnn"]
+
+    def iterations(res):
+        assert res.returncode == 0, res.stdout + res.stderr
+        words = res.stdout.split()
+        return int(words[words.index("iterations") + 1]), float(words[words.index("true_relative_residual") + 1])
+
+    plain, _ = iterations(run_mpi(1, [driver, "-n", "16", *cg, "-pc_type", "none"]))
+    its1, res1 = iterations(run_mpi(1, [driver, "-n", "16", *gnn], env=env))
+    its2, res2 = iterations(run_mpi(2, [driver, "-n", "16", *gnn], env=env))
+    assert res1 < 1e-8 and res2 < 1e-8
+    assert its1 < plain and abs(its1 - its2) <= 3, (its1, its2, plain)
