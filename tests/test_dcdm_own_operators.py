@@ -13,7 +13,7 @@ from accel import modelmeta
 from accel.errors import AccelError
 from accel.integrations.petsc.solvers import random_rhs, solve
 from accel.plugins.dcdm import problems
-from accel.plugins.dcdm.matrices import read_petsc_matrix, write_petsc_matrix
+from accel.matrixio import read_petsc_matrix, write_petsc_matrix
 
 TINY = ["--steps", "30", "--ritz", "16", "--samples", "32", "--width", "4", "--threads", "1", "--no-progress"]
 

@@ -275,7 +275,7 @@ def test_same_factor_and_iterations_on_one_and_two_ranks(tiny_gnn, run_mpi, tmp_
     """Each rank reads its rows plus the network's rings of overlap: G is the same on any partition."""
     import json
 
-    from accel.plugins.dcdm.matrices import write_petsc_matrix
+    from accel.matrixio import write_petsc_matrix
 
     write_petsc_matrix(tmp_path / "A.dat", _poisson(20))
     script = tmp_path / "run.py"
@@ -395,7 +395,7 @@ def _accel(*args):
 
 def test_train_command_writes_a_model_with_its_recipe_and_refuses_overwrite(tmp_path):
     from accel import modelmeta
-    from accel.plugins.dcdm.matrices import write_petsc_matrix
+    from accel.matrixio import write_petsc_matrix
 
     for i, n in enumerate((8, 10)):
         write_petsc_matrix(tmp_path / f"A_{i}.dat", _poisson(n))
@@ -422,7 +422,7 @@ def test_train_command_empty_glob_and_non_petsc_file(tmp_path):
 
 
 def test_train_command_refuses_a_non_symmetric_matrix(tmp_path):
-    from accel.plugins.dcdm.matrices import write_petsc_matrix
+    from accel.matrixio import write_petsc_matrix
 
     A = _poisson(5).tolil()
     A[0, 1] = -3.0

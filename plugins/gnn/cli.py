@@ -19,7 +19,7 @@ class MatrixGlob(list):
 
 def matrix_files(pattern: str) -> MatrixGlob:
     """argparse type: the files matching a glob, each checked to start like a PETSc binary matrix."""
-    from accel.plugins.dcdm.matrices import MAT_FILE_CLASSID
+    from accel.matrixio import MAT_FILE_CLASSID
 
     files = sorted(glob.glob(pattern))
     if not files:
@@ -99,7 +99,7 @@ def _checked(path: str, A):
 
 def run_train(args) -> int:
     from accel.files import refuse_existing
-    from accel.plugins.dcdm.matrices import read_petsc_matrix
+    from accel.matrixio import read_petsc_matrix
 
     from .export import export
     from .graph import Block, padded_graph
