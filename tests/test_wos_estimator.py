@@ -105,7 +105,7 @@ def test_star_domain_harmonic():
     assert np.all(np.abs(res.value - g(X)) < 4 * res.stderr + 1e-3)
 
 
-def test_mesh_boundaries_through_fcpw():
+def test_mesh_boundaries_give_the_harmonic_solution():
     """A polygon (segments) and a DOLFINx mesh boundary (2D segments, 3D triangles) give the harmonic solution."""
     from dolfinx import mesh as dmesh
     from mpi4py import MPI
@@ -115,7 +115,7 @@ def test_mesh_boundaries_through_fcpw():
     g = get_problem("disk-harmonic").boundary
     t = np.linspace(0, 2 * np.pi, 512, endpoint=False)
     poly = MeshDomain(np.stack([np.cos(t), np.sin(t)], 1), np.stack([np.arange(512), (np.arange(512) + 1) % 512], 1))
-    # the grid-accelerated radius is a lower bound on fcpw's exact distance, and exact near the boundary
+    # the grid-accelerated radius is a lower bound on the exact distance, and exact near the boundary
     Y = np.random.default_rng(0).uniform(-1, 1, (2, 5000)).astype(np.float32)
     Y = Y[:, np.hypot(Y[0], Y[1]) < 0.99]
     fast, exact = poly.radius(Y), poly._exact(Y)
@@ -137,7 +137,7 @@ def test_mesh_boundaries_through_fcpw():
     X = np.array([[0.5, 0.5, 0.5], [0.3, 0.6, 0.2]])
     res = WalkOnSpheres(cube, g, settings=WoSSettings(walks=5000, seed=3)).solve(X)
     assert np.all(np.abs(res.value - g(X)) < 4 * res.stderr + 1e-3)
-    # the estimate on box via fcpw agrees with the analytic Box domain
+    # the estimate on the box mesh agrees with the analytic Box domain
     ref = WalkOnSpheres(Box((0, 0, 0), (1, 1, 1)), g, settings=WoSSettings(walks=5000, seed=3)).solve(X)
     assert np.all(np.abs(res.value - ref.value) < 5 * np.hypot(res.stderr, ref.stderr))
 

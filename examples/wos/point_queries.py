@@ -26,7 +26,7 @@ X1 = np.array([[0.3, 0.3], [1.1, 0.5]])
 res = WalkOnSpheres(domain, u_exact, settings=WoSSettings(walks=20000, seed=1), comm=comm).solve(X1)
 say("CSG domain:   ", res.value, "+-", res.stderr, "exact", u_exact(X1))
 
-# 2. the boundary of a DOLFINx mesh, closest points from fcpw
+# 2. the boundary of a DOLFINx mesh (closest points from the compiled candidate-list kernel)
 from dolfinx import mesh as dmesh  # noqa: E402
 
 square = boundary_of_dolfinx_mesh(dmesh.create_unit_square(MPI.COMM_SELF, 16, 16))

@@ -1,6 +1,6 @@
 """Walk-on-Spheres: a mesh-free Monte Carlo solver for Laplace/Poisson problems and WoS-supervised operators.
 
-Kept light on purpose (the registry imports it at start-up): numpy, fcpw, DOLFINx and torch load on use.
+Kept light on purpose (the registry imports it at start-up): numba kernels, DOLFINx and torch load on use.
 Public API: accel.plugins.wos.estimator (WalkOnSpheres, WoSSettings), .domains, .mesh_domain, .problems.
 """
 from accel import hookimpl
