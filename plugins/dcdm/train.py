@@ -117,15 +117,20 @@ def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False
     ``operators``: the training family as (C-ordered grid shape, scipy matrix in natural order) pairs; default: the
     named problem ``cfg.problem`` on ``cfg.grid`` (``cfg.members`` random fields for the ``random-`` problems).
     Each step draws one member and a batch of its right-hand sides."""
+    from accel.plugins.training import torch_scope
+
+    if cfg.loss not in ("residual", "energy"):
+        raise ValueError(f"unknown loss {cfg.loss!r}; valid: residual, energy")
+    with torch_scope(cfg.threads, cfg.seed):
+        return _train(cfg, log_path, progress, operators)
+
+
+def _train(cfg: TrainConfig, log_path, progress, operators):
     import torch
 
     from .cycle import CycleSettings, apply_cycle, dcdm_loss, energy_loss
     from .network import build_model
 
-    if cfg.loss not in ("residual", "energy"):
-        raise ValueError(f"unknown loss {cfg.loss!r}; valid: residual, energy")
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
     key = "matrices"
     if operators is None:
         operators = [(p.shape, p.matrix) for p in problems.family(cfg.problem, cfg.grid, cfg.members, cfg.seed)]

@@ -119,14 +119,19 @@ def loss_value(kind: str, L, sample: _Sample, w):
 
 def train(matrices, config: TrainConfig = TrainConfig(), log_path: Path | None = None, progress: bool = False):
     """Train a :class:`FactorGNN` on ``matrices`` (an iterable of SPD matrices); returns (net, history)."""
+    from accel.plugins.training import torch_scope
+
+    if config.loss not in LOSSES:
+        raise ValueError(f"unknown loss {config.loss!r}; valid: {', '.join(LOSSES)}")
+    with torch_scope(config.threads, config.seed):
+        return _train(matrices, config, log_path, progress)
+
+
+def _train(matrices, config: TrainConfig, log_path, progress):
     import torch
 
     from .network import FactorGNN
 
-    if config.loss not in LOSSES:
-        raise ValueError(f"unknown loss {config.loss!r}; valid: {', '.join(LOSSES)}")
-    torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
     samples = [_Sample(A) for A in matrices]
     if not samples:
         raise ValueError("no training matrices given")

@@ -21,6 +21,7 @@ import torch
 
 from accel.errors import AccelError
 from accel.files import atomic_output, refuse_existing
+from accel.plugins.training import torch_scope
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import store
 from .models import build_model
@@ -181,8 +182,11 @@ def train(cfg: TrainConfig, progress=None) -> dict:
     Existing outputs are refused before any work unless ``cfg.force``; both files appear together, only when the
     run succeeds. ``progress(epoch, mean_loss)`` is called after every epoch."""
     refuse_existing(*cfg.outputs(), force=cfg.force)
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
+    with torch_scope(cfg.threads, cfg.seed):
+        return _train(cfg, progress)
+
+
+def _train(cfg: TrainConfig, progress) -> dict:
     x, y, info = load_pairs(cfg.data, cfg.in_frames, cfg.out_frames)
     family = info["family"]
     n = len(x)

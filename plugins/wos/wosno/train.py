@@ -116,6 +116,13 @@ def _laplacian(model, P, X, torch):
 def train(cfg: Config, method: str, train_ds: Dataset, max_seconds: float | None = None, progress: bool = True,
           wos_rng_seed: int = 1):
     """Train one model with ``method`` ('wos' or 'pinn'). Returns (model, stats)."""
+    from accel.plugins.training import torch_scope
+
+    with torch_scope(cfg.threads, cfg.seed):
+        return _train(cfg, method, train_ds, max_seconds, progress, wos_rng_seed)
+
+
+def _train(cfg: Config, method: str, train_ds: Dataset, max_seconds, progress, wos_rng_seed):
     import torch
 
     from accel.progress import progress_bar
@@ -123,8 +130,6 @@ def train(cfg: Config, method: str, train_ds: Dataset, max_seconds: float | None
     from .family import StarFamily
     from .model import PointOperator
 
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
     model = PointOperator(N_PARAMS, cfg.width, cfg.depth, cfg.features, cfg.sigma)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     total = cfg.steps if max_seconds is None else 10 ** 9
