@@ -19,7 +19,7 @@ import numpy as np
 
 from accel import modelmeta
 from accel.components import PreconditionerConfig, PreconditionerInfo, PreconditionerStats
-from accel.errors import ModelError, SolverConfigError
+from accel.errors import AccelError, ModelError, SolverConfigError
 
 from .distributed import agree, check_square, factor_matrix, overlapped_block
 from .graph import OperatorError, check_symmetric, diagonal_and_checks, padded_graph
@@ -135,18 +135,23 @@ class _FactorPreconditioner:
             raise error or OperatorError("the matrix was refused on another rank (see its message)")
         pieces, bad, graph_s, factor_s = [], False, 0.0, 0.0
         self._network_seconds = 0.0
-        for chunk_block, chunk_diag, which in chunks(block, diag, owned, self.rings, self.options["gnn_chunk"]):
-            ta = time.perf_counter()
-            graph = padded_graph(chunk_block, chunk_diag)
-            tb = time.perf_counter()
-            values = self._slot_values(graph, which)
-            factor_s += time.perf_counter() - tb
-            graph_s += tb - ta
-            bad = bad or not np.all(np.isfinite(values[which]))
-            indptr, cols, vals = graph.lower_csr(values, which)
-            pieces.append((indptr, cols, vals, graph.lower_csr(graph.edge[..., 4], which)[2],
-                           graph.lower_csr(graph.edge[..., 3], which)[2]))
-            del graph, values
+        try:
+            for chunk_block, chunk_diag, which in chunks(block, diag, owned, self.rings, self.options["gnn_chunk"]):
+                ta = time.perf_counter()
+                graph = padded_graph(chunk_block, chunk_diag)
+                tb = time.perf_counter()
+                values = self._slot_values(graph, which)
+                factor_s += time.perf_counter() - tb
+                graph_s += tb - ta
+                bad = bad or not np.all(np.isfinite(values[which]))
+                indptr, cols, vals = graph.lower_csr(values, which)
+                pieces.append((indptr, cols, vals, graph.lower_csr(graph.edge[..., 4], which)[2],
+                               graph.lower_csr(graph.edge[..., 3], which)[2]))
+                del graph, values
+        except Exception as exc:  # e.g. the network's session failing on this rank: the others must not wait
+            error = exc
+        if agree(comm, error is not None):
+            raise error or AccelError("the factor's set-up failed on another rank (see its message)")
         t3 = time.perf_counter()
         fallback = agree(comm, bad)
         if fallback:
