@@ -184,6 +184,7 @@ class NeuralPC:
         self._mpi = A.getComm().tompi4py()
         structure = _structure(A)
         same = structure is not None and structure == self._structure and self._built_for == self._config_key(pc)
+        same = self._mpi.allreduce(int(not same)) == 0  # one rank initializing alone would wait in its collectives
         if same and self._update(pc, A):
             kind = "update"
         else:
@@ -436,13 +437,18 @@ class NeuralPC:
         t0 = time.perf_counter()
         transfer = self.grid_levels.transfer
         transfer.to_grid(res, self._grid_in)
-        ok = True
+        ok, error = True, None
         t1 = time.perf_counter()
         if self._grid_in is not None:
-            self.component.apply(self._grid_in, self._grid_out)
-            ok = bool(np.isfinite(self._grid_out.sum()))  # NaN/Inf anywhere make the sum non-finite; no temporary
+            try:
+                self.component.apply(self._grid_in, self._grid_out)
+                ok = bool(np.isfinite(self._grid_out.sum()))  # NaN/Inf anywhere make the sum non-finite
+            except Exception as exc:  # the other ranks wait in the bcast: they must learn of it, not hang
+                ok, error = f"{type(exc).__name__}: {exc}", exc
         t2 = time.perf_counter()
         ok = self._mpi.bcast(ok, root=0)  # every rank takes the same branch below
+        if isinstance(ok, str):
+            raise error or AccelError(f"the neural preconditioner failed on rank 0 while applying the network: {ok}")
         if ok:
             transfer.from_grid(self._grid_out, c, res)
         self.transfer_time += (t1 - t0) + (time.perf_counter() - t2)
