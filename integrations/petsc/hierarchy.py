@@ -137,11 +137,6 @@ def _snap(fine: tuple[int, ...], net: tuple[int, ...], multiple: int) -> tuple[i
     return tuple(out)
 
 
-def auto_levels(shape: tuple[int, ...], target: tuple[int, ...] | None, multiple: int = 1) -> int:
-    """Halvings :func:`plan_levels` chooses (kept for callers that need the count only)."""
-    return len(plan_levels(shape, target, multiple)) - 1
-
-
 # -- classical geometric multigrid (the PCMG baselines) ------------------------------------------------------------
 def mg_shapes(shape: tuple[int, ...], coarsest: int = 4) -> list[tuple[int, ...]]:
     """Level shapes of a geometric multigrid with this module's coarsening, down to extents of about ``coarsest``

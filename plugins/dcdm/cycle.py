@@ -22,9 +22,6 @@ class CycleSettings:
     post: int = 2
     omega: float = 0.67
 
-    def as_dict(self):
-        return {"pre": self.pre, "post": self.post, "omega": self.omega}
-
 
 def coupled_rows(A) -> "np.ndarray":
     """1.0 for rows of the scipy matrix ``A`` with an off-diagonal entry, 0.0 for decoupled rows (solid cells,
