@@ -44,10 +44,11 @@ def cached_ritz_vectors(A: sp.spmatrix, k: int, seed: int, key: str):
         except (OSError, ValueError, KeyError):
             log.warning("ignoring unreadable Ritz cache %s", path)
     vals, vecs = ritz_vectors(A, k, seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # parallel trainings may compute the same vectors
-    np.savez(tmp, values=vals, vectors=vecs)
-    tmp.replace(path)
+    from accel.files import atomic_output
+
+    # a cache entry, replaced freely; its own temporary name because parallel trainings may compute the same vectors
+    with atomic_output(path, force=True) as tmp:
+        np.savez(tmp, values=vals, vectors=vecs)
     return vals, vecs
 
 
