@@ -131,6 +131,8 @@ class DCDMPreconditioner:
         self._in = np.zeros((1, len(self._inputs), *padded), np.float32)
         self._set_diagonal(problem.diagonal)
         self._out = np.zeros((1, 1, *padded), np.float32)
+        # the unpadded residual and correction inside the bound buffers, made once rather than at every apply
+        self._residual_view, self._correction_view = self._in[0, 0][self._crop], self._out[0, 0][self._crop]
         self.session.bind(self._in, self._out)
         self.session.warm_up(self._in.shape)
         self._stats = PreconditionerStats(setup_time=time.perf_counter() - t0)
@@ -153,15 +155,14 @@ class DCDMPreconditioner:
     def apply(self, r: np.ndarray, out: np.ndarray) -> None:
         t0 = time.perf_counter()
         scale = float(np.sqrt(np.vdot(r, r)))
-        inner = self._in[0, 0][self._crop]
         if scale == 0.0 or not np.isfinite(scale):
             out[...] = 0.0 if scale == 0.0 else np.nan
             return
-        np.multiply(r, 1.0 / scale, out=inner, casting="same_kind")
+        np.multiply(r, 1.0 / scale, out=self._residual_view, casting="same_kind")
         t1 = time.perf_counter()
         self.session.run_bound()
         t2 = time.perf_counter()
-        np.multiply(self._out[0, 0][self._crop], scale, out=out, casting="same_kind")
+        np.multiply(self._correction_view, scale, out=out, casting="same_kind")
         t3 = time.perf_counter()
         s = self._stats
         s.network_time += t2 - t1
