@@ -279,6 +279,7 @@ def accelerate(target, plugin: str | None = None, *, space=None, transfer=None, 
         if ksp.getComm().getRank() == 0:
             log.info("accel: chose the %s preconditioner: %s", plugin, why)
     pc_opts = _pc_options(plugin, options)
+    built = False
     dim = len(transfer.shape) if transfer is not None else (space.mesh.topology.dim if space is not None else None)
     info = _describe_component(plugin, pc_opts, component_options, dim)
     if info.layout == "matrix":
@@ -290,7 +291,7 @@ def accelerate(target, plugin: str | None = None, *, space=None, transfer=None, 
                              "unknown), or transfer= a GridTransfer")
         check_space(space)
         _check_model(plugin, pc_opts.model or None, space.mesh.topology.dim)
-        transfer = BoxGridTransfer(space)
+        transfer, built = BoxGridTransfer(space), True
         try:
             if coarsen != "auto" or "levels" not in options:
                 pc_opts.levels = _coarsening(coarsen)
@@ -303,6 +304,7 @@ def accelerate(target, plugin: str | None = None, *, space=None, transfer=None, 
         how = _choose_ksp(ksp, ksp_type, linear=info.linear)
     ctx = _neural_pc_class()()
     ctx.transfer = transfer
+    ctx._own_transfer = built  # the PC's destroy() frees a transfer made here, never the caller's
     ctx.opts = pc_opts
     ctx.component_options = dict(component_options or {})
     if guess is not None:
