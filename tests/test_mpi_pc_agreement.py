@@ -91,3 +91,14 @@ def test_fallback_none_when_the_network_fails_mid_solve(tmp_path, tiny_dcdm_mode
     res = run_two_ranks(tmp_path, common, {})
     assert res.returncode == 0, res.stdout + res.stderr[-2000:]
     assert all("solved in" in line for line in res.lines.values()) and len(res.lines) == 2
+
+
+def test_a_matrix_component_option_on_one_rank_fails_on_both(tmp_path):
+    """A matrix component's own option (here the gnn plugin's FSAI ablation, no model needed) given to one rank only:
+    ``gnn_apply explicit`` on one rank would transpose G there alone and leave the other rank waiting."""
+    common = {"ksp_type": "cg", "pc_type": "python", "pc_python_type": "accel.NeuralPC", "accel_plugin": "fsai"}
+    res = run_two_ranks(tmp_path, common, {"1": {"accel_gnn_apply": "transpose"}})
+    assert_both_ranks_fail(res, r"-r_accel_gnn_apply differs between ranks \('explicit' on rank 0, 'transpose' on rank 1\)")
+    res = run_two_ranks(tmp_path, common, {})
+    assert res.returncode == 0, res.stdout + res.stderr[-2000:]
+    assert all("solved in" in line for line in res.lines.values()) and len(res.lines) == 2

@@ -123,6 +123,7 @@ class _FactorPreconditioner:
         t0 = time.perf_counter()
         check_square(A)
         self._check_kind(A)
+        self._check_same_options(comm)
         error = None
         try:
             block, owned = overlapped_block(A, self.rings)
@@ -172,6 +173,17 @@ class _FactorPreconditioner:
 
     def _check_kind(self, A) -> None:
         pass
+
+    def _check_same_options(self, comm) -> None:
+        """Every rank must build G the same way (``gnn_apply explicit`` on one rank only would leave the others
+        waiting in its transpose); the same answer on every rank, so all raise or none (collective)."""
+        everyone = comm.tompi4py().allgather(self.options)
+        for name in OPTIONS:
+            values = [o[name] for o in everyone]
+            if any(v != values[0] for v in values):
+                per_rank = ", ".join(f"{v!r} on rank {r}" for r, v in enumerate(values))
+                raise SolverConfigError(f"-{self.config.options_prefix}{name} differs between ranks ({per_rank}); "
+                                        "give every rank the same options")
 
     def _warn_fallback(self) -> None:
         kind = self.options["gnn_fallback"]
