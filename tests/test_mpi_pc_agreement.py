@@ -98,7 +98,8 @@ def test_a_matrix_component_option_on_one_rank_fails_on_both(tmp_path):
     ``gnn_apply explicit`` on one rank would transpose G there alone and leave the other rank waiting."""
     common = {"ksp_type": "cg", "pc_type": "python", "pc_python_type": "accel.NeuralPC", "accel_plugin": "fsai"}
     res = run_two_ranks(tmp_path, common, {"1": {"accel_gnn_apply": "transpose"}})
-    assert_both_ranks_fail(res, r"-r_accel_gnn_apply differs between ranks \('explicit' on rank 0, 'transpose' on rank 1\)")
+    assert_both_ranks_fail(res, r"-r_accel_gnn_apply differs between ranks "
+                                r"\('explicit' on rank 0, 'transpose' on rank 1\)")
     res = run_two_ranks(tmp_path, common, {})
     assert res.returncode == 0, res.stdout + res.stderr[-2000:]
     assert all("solved in" in line for line in res.lines.values()) and len(res.lines) == 2
