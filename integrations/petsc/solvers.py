@@ -94,8 +94,9 @@ class Solver:
     changed since the last one: a new factorisation, AMG hierarchy, Galerkin products, or the neural PC's update)
     and solves, timing both. Options live under a private prefix until :meth:`destroy`.
 
-    ``component_kwargs`` go to the neural PC's component factory. ``grid`` (C-ordered shape of a matrix in natural
-    order, or taken from a DMDA ``dm``) lets the PCMG rows choose their levels and interpolations."""
+    ``component_kwargs`` become the neural PC's ``component_options`` (its component's own settings). ``grid``
+    (C-ordered shape of a matrix in natural order, or taken from a DMDA ``dm``) lets the PCMG rows choose their levels
+    and interpolations."""
 
     def __init__(self, A, config: str | dict, rtol: float = 1e-8, max_it: int = 10000, extra: dict | None = None,
                  dm=None, name: str | None = None, component_kwargs: dict | None = None,
@@ -135,7 +136,7 @@ class Solver:
                 ksp.getPC().setMGInterpolation(level, P)
             self._pending_setup = time.perf_counter() - t0 if mg_from_grid else 0.0
             if component_kwargs and ksp.getPC().getType() == "python":
-                ksp.getPC().getPythonContext().component_kwargs.update(component_kwargs)
+                ksp.getPC().getPythonContext().component_options.update(component_kwargs)
             ksp.setMonitor(self._monitor)
         except Exception:
             self.destroy()
