@@ -24,36 +24,26 @@ def _number(text: str, kind):
     return value
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1."""
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _at_least(kind, zero_allowed: bool, what: str):
+    """An argparse type: a finite ``kind`` above zero (or at least zero)."""
+
+    def check(text: str):
+        value = _number(text, kind)
+        if value < 0 or (value == 0 and not zero_allowed):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+
+    return check
 
 
-def nonnegative_int(text: str) -> int:
-    """An integer >= 0."""
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or a positive integer, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0."""
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def nonnegative_float(text: str) -> float:
-    """A finite number >= 0."""
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or a positive number, got {text}")
-    return value
+positive_int = _at_least(int, False, "a positive integer")
+positive_int.__doc__ = "An integer >= 1."
+nonnegative_int = _at_least(int, True, "zero or a positive integer")
+nonnegative_int.__doc__ = "An integer >= 0."
+positive_float = _at_least(float, False, "a positive number")
+positive_float.__doc__ = "A finite number > 0."
+nonnegative_float = _at_least(float, True, "zero or a positive number")
+nonnegative_float.__doc__ = "A finite number >= 0."
 
 
 def existing_file(text: str) -> str:
