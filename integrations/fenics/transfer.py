@@ -30,6 +30,18 @@ log = logging.getLogger(__name__)
 SUPPORTED_CELLS = ("triangle", "quadrilateral", "tetrahedron", "hexahedron")
 _LAGRANGE = ("Lagrange", "P", "Q", "CG", "LAGRANGE")
 _TOL = 1e-6  # lattice tolerance, relative to the grid step
+_MERGE = 1e-9  # coordinates (scaled to [0, 1]) closer than this are one lattice coordinate
+
+
+def _distinct(t: np.ndarray) -> np.ndarray:
+    """The distinct values of ``t`` (scaled to [0, 1]), merging values within _MERGE of the previous one.
+
+    Rounding to a fixed number of decimals splits a coordinate that straddles a rounding boundary into two
+    (a 1024^2 unit square was refused as "not uniformly spaced" that way); merging close neighbours does not."""
+    v = np.sort(t)
+    if len(v) == 0:
+        return v
+    return v[np.r_[True, np.diff(v) > _MERGE]]
 
 
 def check_space(V) -> None:
@@ -134,8 +146,8 @@ class BoxGridTransfer(GridTransfer):
         t = (x - lo) / (hi - lo)
         pts = []
         for a in range(tdim):
-            vals = np.unique(np.round(t[:, a], 9))
-            allv = np.unique(np.concatenate(comm.allgather(vals)))
+            vals = _distinct(t[:, a])
+            allv = _distinct(np.concatenate(comm.allgather(vals)))
             steps = np.diff(allv)
             if len(allv) < 2 or steps.max() - steps.min() > _TOL * steps.mean():
                 raise self._not_a_box(f"the DOF coordinates along axis {'xyz'[a]} are not uniformly spaced")
