@@ -343,13 +343,25 @@ def _bulged_problem(n=12, degree=1):
     return (lambda options: LinearProblem(a, L, bcs=[bc], petsc_options=options)), V
 
 
-def test_no_plugin_picks_dcdm_on_a_box_mesh_and_says_why(caplog):
+def test_no_plugin_picks_dcdm_on_a_box_mesh_and_says_why(caplog, monkeypatch):
+    from accel.integrations.fenics import attach
+
+    built = []
+
+    class CountingTransfer(attach.BoxGridTransfer):
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(attach, "BoxGridTransfer", CountingTransfer)
     problem, V = poisson_problem(n=16)
     with caplog.at_level(logging.INFO, logger="accel"):
         accel.accelerate(problem)
     assert "chose the dcdm preconditioner: a structured box mesh with a shipped dcdm model" in caplog.text
+    assert len(built) == 1  # the transfer built while choosing dcdm is the one the PC uses
     problem.solve()
     assert problem.solver.getType() == "fcg" and problem.solver.getConvergedReason() > 0
+    assert problem.solver.getIterationNumber() <= 20
     problem.solver.destroy()
 
 

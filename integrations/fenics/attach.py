@@ -203,36 +203,48 @@ def _describe_component(plugin: str, pc_opts, component_options, dim):
         component.destroy()
 
 
-def _box_mesh_reason(space) -> str | None:
-    """Why the dcdm grid path cannot serve ``space`` (None when it can: a scalar P1/Q1 space on a box mesh with a
-    shipped model for its dimension)."""
+def _box_transfer_or_reason(space) -> tuple[BoxGridTransfer | None, str | None]:
+    """(the transfer, None) when the dcdm grid path can serve ``space`` (a scalar P1/Q1 space on a box mesh with a
+    shipped model for its dimension), else (None, why not). The caller owns the transfer."""
+    transfer = None
     try:
         check_space(space)
-        BoxGridTransfer(space).destroy()  # collective: every rank finds the same answer
+        transfer = BoxGridTransfer(space)  # collective: every rank finds the same answer
         if _check_model("dcdm", None, space.mesh.topology.dim) is None:
-            return f"no shipped dcdm model for {space.mesh.topology.dim}D problems"
+            transfer.destroy()
+            return None, f"no shipped dcdm model for {space.mesh.topology.dim}D problems"
     except (GridError, ModelError) as exc:
-        return str(exc)
-    return None
+        if transfer is not None:
+            transfer.destroy()
+        return None, str(exc)
+    return transfer, None
 
 
 def pick_plugin(space, model: str | None = None, available=None) -> tuple[str, str]:
     """(plugin, why) for ``accelerate(problem)`` with no plugin: the model's own plugin when a model is given, dcdm
     on a box mesh with a shipped model for its dimension, gnn everywhere else. ``available``: the preconditioner
     component names (default: the registry's)."""
+    plugin, why, transfer = _pick_plugin(space, model, available)
+    if transfer is not None:
+        transfer.destroy()
+    return plugin, why
+
+
+def _pick_plugin(space, model, available) -> tuple[str, str, BoxGridTransfer | None]:
+    """pick_plugin, also handing back the grid transfer built while choosing dcdm (so it is not built twice)."""
     from accel import modelmeta
     from accel.registry import get_registry
 
     if model:
         meta = modelmeta.read(model)
-        return meta.plugin, f"the model {model} belongs to it"
+        return meta.plugin, f"the model {model} belongs to it", None
     if available is None:
         available = {c.name for c in get_registry().components("preconditioner")}
-    reason = _box_mesh_reason(space)
+    transfer, reason = _box_transfer_or_reason(space)
     if reason is None:
-        return "dcdm", "a structured box mesh with a shipped dcdm model for its dimension"
+        return "dcdm", "a structured box mesh with a shipped dcdm model for its dimension", transfer
     if "gnn" in available:
-        return "gnn", f"dcdm cannot serve this problem ({reason})"
+        return "gnn", f"dcdm cannot serve this problem ({reason})", None
     raise GridError(f"accelerate() has no preconditioner for this problem: dcdm needs a structured box mesh and a "
                     f"shipped model ({reason}); the gnn plugin (a graph network on the matrix, any mesh) serves such "
                     f"problems but is not installed (see 'accel plugins'); or pass transfer= a GridTransfer for dcdm")
@@ -266,7 +278,7 @@ def accelerate(target, plugin: str | None = None, *, space=None, transfer=None, 
     """
     ksp, space, what = _resolve(target, _as_space(space))
     compat.check_options_prefix(ksp.getOptionsPrefix())
-    why = "asked for"
+    why, chosen_transfer = "asked for", None
     if plugin is None:
         if transfer is not None:
             plugin, why = "dcdm", "a grid transfer was given"
@@ -275,9 +287,21 @@ def accelerate(target, plugin: str | None = None, *, space=None, transfer=None, 
                              "space=V (the space of the unknown), transfer= a GridTransfer, or plugin='gnn' (which "
                              "needs no space)")
         else:
-            plugin, why = pick_plugin(space, options.get("model"))
+            plugin, why, chosen_transfer = _pick_plugin(space, options.get("model"), None)
         if ksp.getComm().getRank() == 0:
             log.info("accel: chose the %s preconditioner: %s", plugin, why)
+    try:
+        return _attach(ksp, space, what, plugin, why, transfer, chosen_transfer, ksp_type, coarsen, guess,
+                       guess_inputs, component_options, options, target)
+    except Exception:
+        if chosen_transfer is not None:
+            chosen_transfer.destroy()  # idempotent: also safe where _attach freed it already
+        raise
+
+
+def _attach(ksp, space, what, plugin, why, transfer, chosen_transfer, ksp_type, coarsen, guess, guess_inputs,
+            component_options, options, target):
+    """accelerate() once the plugin is chosen; ``chosen_transfer``: the box transfer built while choosing, if any."""
     pc_opts = _pc_options(plugin, options)
     built = False
     dim = len(transfer.shape) if transfer is not None else (space.mesh.topology.dim if space is not None else None)
@@ -291,7 +315,7 @@ def accelerate(target, plugin: str | None = None, *, space=None, transfer=None, 
                              "unknown), or transfer= a GridTransfer")
         check_space(space)
         _check_model(plugin, pc_opts.model or None, space.mesh.topology.dim)
-        transfer, built = BoxGridTransfer(space), True
+        transfer, built = chosen_transfer or BoxGridTransfer(space), True
         try:
             if coarsen != "auto" or "levels" not in options:
                 pc_opts.levels = _coarsening(coarsen)
