@@ -1,14 +1,16 @@
 """Render benchmarks/dcdm_solvers.py's JSON as the markdown tables of docs/benchmarks/dcdm.md.
 
     .venv/bin/python benchmarks/dcdm_report.py docs/results/dcdm_solvers.json
-    .venv/bin/python benchmarks/dcdm_report.py --sizes out/sizes3d.json     # the any-size targets table
+    .venv/bin/python benchmarks/dcdm_report.py --sizes out/sizes3d.json    # the any-size targets table
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
-import sys
 from collections import defaultdict
+
+from accel.cliargs import existing_file
 
 
 def fmt(v, spec):
@@ -50,10 +52,16 @@ def main(path):
 
 
 def _main():
-    if sys.argv[1] == "--sizes":
-        sizes(sys.argv[2])
-    else:
-        main(sys.argv[1])
+    parser = argparse.ArgumentParser(description="Render benchmarks/dcdm_solvers.py's JSON as markdown tables.")
+    parser.add_argument("json", type=existing_file, help="a JSON file written by benchmarks/dcdm_solvers.py")
+    parser.add_argument("--sizes", action="store_true", help="the any-size targets table instead of the full tables")
+    args = parser.parse_args()
+    try:
+        data = json.load(open(args.json))
+        data["rows"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+        parser.error(f"{args.json} is not a JSON file from benchmarks/dcdm_solvers.py (no 'rows')")
+    (sizes if args.sizes else main)(args.json)
 
 
 def sizes(path):
