@@ -7,6 +7,7 @@ Iteration counts only (rtol 1e-8, unpreconditioned norm); they do not depend on 
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -16,7 +17,12 @@ CASES = [("plate", 0.02, 10.0), ("plate", 0.02, 1e4), ("inclusion", 0.06, 10.0),
 
 
 def main(argv=None) -> int:
-    models = sys.argv[1:] if argv is None else argv
+    from accel.cliargs import existing_file
+
+    parser = argparse.ArgumentParser(description="CG iterations of gnn models against FSAI and ICC on held-out "
+                                     "members of the training families.")
+    parser.add_argument("models", nargs="+", type=existing_file, help="gnn .onnx models to compare")
+    models = parser.parse_args(argv).models
     from accel.plugins.gnn.problems import diffusion
     from gnn_common import run
 
