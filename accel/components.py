@@ -162,6 +162,8 @@ class PreconditionerInfo:
     model: the model file (or a description) for logs and ``-ksp_view``.
     train_grid, grid_multiple, cycle: grid layout only: the grid the network was trained on (the PC builds levels
         down to it), the multiple every extent is padded to, the cycle it was trained in.
+    wants_couplings: grid layout only: the component reads :attr:`GridProblem.couplings` (the PC computes them only
+        then: a few collective products per set-up).
     """
 
     layout: str
@@ -170,6 +172,7 @@ class PreconditionerInfo:
     train_grid: tuple[int, ...] | None = None
     grid_multiple: int = 1
     cycle: CycleSettings = CycleSettings()
+    wants_couplings: bool = False
 
     def __post_init__(self):
         if self.layout not in LAYOUTS:
@@ -180,11 +183,14 @@ class PreconditionerInfo:
 class GridProblem:
     """What a grid component receives at set-up (rank 0 only): ``shape`` of the network's grid (C order, slowest
     axis first), ``diagonal`` of the operator on that grid (an input for models that see walls and obstacles) and
-    ``operator``, the PETSc matrix on that grid (distributed; ablations that factor it need one rank)."""
+    ``operator``, the PETSc matrix on that grid (distributed; ablations that factor it need one rank); ``couplings``
+    (dim, *shape), given when the component's info asks for them: per axis, each point's summed coupling to the next
+    grid layer (``GridLevels.network_couplings``)."""
 
     shape: tuple[int, ...]
     diagonal: np.ndarray | None = None
     operator: Any = None
+    couplings: np.ndarray | None = None
 
 
 @dataclass

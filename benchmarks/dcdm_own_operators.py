@@ -5,7 +5,7 @@ held-out members of the family against ICC.
     .venv/bin/python benchmarks/dcdm_own_operators.py write --out out/own --count 40 --grid 64,64
     # 2. train on the first 32 files, exactly as a user would
     accel train dcdm --matrices 'out/own/train/A_*.dat' --grid 64,64 --loss energy --out out/own/own.onnx
-    # 3. iterations on the 8 held-out members: neural PC vs ICC (and the other classical PCs)
+    # 3. iterations on the 8 held-out members: neural PC vs ICC, the other classical PCs and the shipped model
     .venv/bin/python benchmarks/dcdm_own_operators.py evaluate --out out/own --model out/own/own.onnx --grid 64,64
 
 The operator is the 5-point finite-volume stencil with harmonic means of k on the faces and homogeneous Dirichlet
@@ -78,27 +78,35 @@ def write(args):
 
 
 def evaluate(args):
+    import os
+
     import petsc4py
 
     petsc4py.init()
     from accel.integrations.petsc.solvers import random_rhs, solve
     from accel.plugins.dcdm.matrices import load_family
+    from accel.plugins.dcdm.preconditioner import default_model
     from accel.plugins.dcdm.problems import to_petsc
 
     shape = tuple(reversed([int(s) for s in args.grid.split(",")]))
-    its = {s: [] for s in SOLVERS}
+    shipped = default_model(len(shape))
+    # the trained model and the shipped Poisson model (never trained on the family) in the same run
+    rows = [(s, None) for s in SOLVERS if "neural" not in s]
+    rows += [(s, m) for m in (args.model, str(shipped)) for s in SOLVERS if "neural" in s]
+    its = {row: [] for row in rows}
     for _, matrix in load_family(str(Path(args.out) / "held_out" / "A_*.dat"), shape):
         A = to_petsc(matrix)
         b = random_rhs(A, seed=7)
-        for s in SOLVERS:
-            extra = {"accel_model": args.model, "accel_grid": args.grid, "accel_threads": 1} if "neural" in s else None
+        for s, model in rows:
+            extra = {"accel_model": model, "accel_grid": args.grid, "accel_threads": 1} if model else None
             r = solve(A, b, s, extra=extra, grid=shape, raise_unconverged=False)
-            its[s].append(r.iterations if r.converged else -1)
+            its[(s, model)].append(r.iterations if r.converged else -1)
         A.destroy()
         b.destroy()
-    icc = np.mean(its["cg+icc"])
-    for s, v in its.items():
-        print(f"{s:<17} iterations on held-out members {v}  mean {np.mean(v):.1f}  / ICC {np.mean(v) / icc:.2f}")
+    icc = np.mean(its[("cg+icc", None)])
+    for (s, model), v in its.items():
+        label = s if model is None else f"{s} ({os.path.basename(model)})"
+        print(f"{label:<44} iterations on held-out members {v}  mean {np.mean(v):.1f}  / ICC {np.mean(v) / icc:.2f}")
 
 
 def main():

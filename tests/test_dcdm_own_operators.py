@@ -118,3 +118,107 @@ def test_model_trained_for_another_dimension_is_refused_on_the_problem(tiny_dcdm
         solve(A, b, "fcg2+neural", extra={"accel_model": str(tiny_dcdm_models["p2"]), "accel_grid": "8,8,8"})
     A.destroy()
     b.destroy()
+
+
+def anisotropic(shape, kx, ky):
+    """kx * (-d2/dx2) + ky * (-d2/dy2), 5-point, Dirichlet walls, natural order (x fastest)."""
+    ny, nx = shape
+
+    def second(n):
+        return sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1])
+
+    return (kx * sp.kron(sp.eye(ny), second(nx)) + ky * sp.kron(second(ny), sp.eye(nx))).tocsr()
+
+
+def test_coefficient_channels_of_a_known_matrix():
+    """coupling_<axis> = the next layer's face coefficient over the diagonal; 0 on the last layer; log-diagonal 0
+    for a constant diagonal. A 9-point stencil's diagonal neighbours count in the layer's sum."""
+    from accel.plugins.dcdm import features
+
+    shape = (3, 4)
+    A = anisotropic(shape, kx=2.0, ky=1.0)  # diagonal 6: x faces 2/6, y faces 1/6
+    names = features.input_names(2, coefficients=True)
+    assert names == ["residual", "log_diagonal", "coupling_y", "coupling_x"]
+    ch = features.input_channels(names, A.diagonal().reshape(shape), features.scipy_couplings(A, shape))
+    assert ch.shape == (3, 3, 4) and np.abs(ch[0]).max() == 0
+    assert np.allclose(ch[1][:2], 1 / 6) and np.allclose(ch[1][2], 0)
+    assert np.allclose(ch[2][:, :3], 1 / 3) and np.allclose(ch[2][:, 3], 0)
+    nine = A.tolil()
+    nine[0, 5] = -0.5  # (y0, x0) -> (y1, x1): a diagonal neighbour in the next y layer and the next x layer
+    c = features.scipy_couplings(nine.tocsr(), shape)
+    assert c[0][0, 0] == -1.5 and c[1][0, 0] == -2.5 and c[0][0, 1] == -1.0
+
+
+def layered_diffusion(shape, seed, contrast=100.0):
+    """-div(k grad u) with k piecewise constant on 4-cell blocks, log-uniform over ``contrast``: G^T diag(k_face) G
+    with G the differences across every face (Dirichlet walls), any dimension, natural order (x fastest)."""
+    rng = np.random.default_rng(seed)
+    k = contrast ** rng.uniform(0, 1, [-(-n // 4) for n in shape])
+    for axis in range(len(shape)):
+        k = np.repeat(k, 4, axis=axis)
+    k = k[tuple(slice(0, n) for n in shape)]
+    out = 0
+    for axis, n in enumerate(shape):
+        diff = sp.diags([-np.ones(n), np.ones(n)], [0, -1], shape=(n + 1, n))
+        G = sp.csr_matrix(np.ones((1, 1)))
+        for a, m in enumerate(shape):
+            G = sp.kron(G, diff if a == axis else sp.eye(m))
+        pad = [(1, 1) if a == axis else (0, 0) for a in range(len(shape))]
+        kp = np.pad(k, pad, mode="edge")
+        lo = tuple(slice(0, -1) if a == axis else slice(None) for a in range(len(shape)))
+        hi = tuple(slice(1, None) if a == axis else slice(None) for a in range(len(shape)))
+        face = 2 * kp[lo] * kp[hi] / (kp[lo] + kp[hi])
+        out = out + G.T @ sp.diags(face.ravel()) @ G
+    return out.tocsr()
+
+
+@pytest.mark.parametrize("shape", [(8, 12), (8, 6, 10)])
+def test_network_level_couplings_from_petsc_equal_scipy(shape):
+    """At solve time the channels come from the PC's coarse operator through its gather: the same numbers, 2D and
+    3D."""
+    from accel.integrations.petsc.levels import GridLevels
+    from accel.plugins.dcdm import features
+
+    coarse_shape = tuple(n // 2 for n in shape)
+    A = problems.to_petsc(layered_diffusion(shape, 0))
+    levels = GridLevels(A, [shape, coarse_shape], coarse_operator="galerkin")
+    try:
+        got = levels.network_couplings()
+        indptr, indices, values = levels.network_operator.getValuesCSR()  # one rank: the whole coarse operator
+        m = int(np.prod(coarse_shape))
+        coarse = sp.csr_matrix((values, indices, indptr), shape=(m, m))
+    finally:
+        levels.destroy()
+        A.destroy()
+    ref = features.scipy_couplings(coarse, coarse_shape)
+    assert got.shape == (len(shape), *coarse_shape) and np.allclose(got, ref, rtol=1e-12, atol=1e-12)
+    for a, n in enumerate(coarse_shape):  # the last layer has no next one; inside, the couplings are mostly negative
+        assert not ref[a].take(n - 1, axis=a).any() and np.median(ref[a].take(range(n - 1), axis=a)) < 0
+
+
+def test_a_model_with_coefficient_channels_loads_and_solves(tmp_path):
+    """Trained through the Python entry point with coefficient_input: the metadata lists its channels, the PC builds
+    them from the matrix (one level with -accel_grid; through a coarse level on a DMDA twice the size) and it beats
+    plain CG on a held-out member."""
+    from petsc4py import PETSc
+
+    from accel.plugins.dcdm.fit import fit
+
+    pairs = [((16, 16), layered_diffusion((16, 16), i)) for i in range(3)]
+    out = tmp_path / "coef.onnx"
+    meta, history, _ = fit(pairs, out, steps=60, ritz=16, samples=32, width=4, threads=1, loss="energy",
+                           coefficient_input=True)
+    assert meta.settings["inputs"] == ["residual", "log_diagonal", "coupling_y", "coupling_x"]
+    assert "coefficient_input=True" in meta.recipe and history[-1]["smoothed"] < history[0]["loss"]
+    for n, dm in ((16, None), (32, PETSc.DMDA().create([32, 32], dof=1, stencil_width=1))):
+        A = problems.to_petsc(layered_diffusion((n, n), 99))
+        b = random_rhs(A)
+        extra = {"accel_model": str(out), "accel_threads": 1, **({} if dm else {"accel_grid": f"{n},{n}"})}
+        try:
+            r = solve(A, b, "fcg2+neural", extra=extra, dm=dm)
+            cg = solve(A, b, "cg", dm=dm)
+            assert r.residual < 1e-8 and r.iterations < 0.6 * cg.iterations, (n, r.iterations, cg.iterations)
+        finally:
+            for obj in (A, b, dm):
+                if obj is not None:
+                    obj.destroy()

@@ -92,6 +92,30 @@ class GridLevels:
         finally:
             d.destroy()
 
+    def network_couplings(self) -> np.ndarray | None:
+        """(dim, *shape) on rank 0 (None elsewhere): per axis, each network-grid point's summed coupling to the next
+        layer of the network-level operator (``plugins/dcdm/features.plane_couplings``: 3 products per axis through
+        the transfer, so any ordering and rank count). Collective."""
+        from accel.plugins.dcdm.features import plane_couplings
+
+        op, transfer = self.network_operator, self.transfer
+        x, y = op.createVecRight(), op.createVecLeft()
+        zero = op.createVecLeft()
+        root = op.getComm().getRank() == 0
+        grid = np.zeros(self.network_shape) if root else None
+
+        def matvec(g):
+            transfer.from_grid(g, x, zero)  # rows off the grid (a preset transfer's) take 0
+            op.mult(x, y)
+            transfer.to_grid(y, grid)
+            return None if grid is None else np.array(grid)
+
+        try:
+            return plane_couplings(matvec, self.network_shape, root=root)
+        finally:
+            for v in (x, y, zero):
+                v.destroy()
+
     def refresh(self) -> bool:
         """Re-read the fine operator's values (same non-zero pattern). False: rebuild the levels instead."""
         return self.cycle.refresh()

@@ -342,9 +342,11 @@ class NeuralPC:
         """Initialize the grid component on its grid (once per grid shape) or update it with the new operator."""
         levels, mpi = self.grid_levels, self._mpi
         diagonal = levels.network_diagonal()  # collective; an input for models that see walls and obstacles
+        # collective too; inputs of models that see the coefficients
+        couplings = levels.network_couplings() if self.info.wants_couplings else None
         with _agree(mpi, "setting up the network"):
             if mpi.rank == 0:
-                problem = GridProblem(levels.network_shape, diagonal, levels.network_operator)
+                problem = GridProblem(levels.network_shape, diagonal, levels.network_operator, couplings)
                 if self._component_shape == levels.network_shape:
                     self.component.update(problem)
                 else:

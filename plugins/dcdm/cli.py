@@ -58,6 +58,10 @@ def add_train_command(train):
     p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--diagonal-input", action="store_true",
                    help="give the network the operator's diagonal as a second channel (walls, obstacles)")
+    p.add_argument("--coefficient-input", action="store_true",
+                   help="give the network the operator's coefficients as channels: the log of its diagonal and, per "
+                        "axis, the coupling to the next grid layer over the diagonal (variable-coefficient families; "
+                        "computed from the matrix at solve time too)")
     p.add_argument("--loss", choices=("residual", "energy"), default="residual",
                    help="residual: the DCDM paper's residual 2-norm after a line search; energy: the A-norm error "
                         "(exact solutions from one sparse LU; needed for Neumann-dominated operators)")
@@ -82,6 +86,8 @@ def recipe_command(args, grid, out) -> str:
     parts = ["accel train dcdm"] + [f"--{k} {shlex.quote(str(v))}" for k, v in flags.items()]
     if args.diagonal_input:
         parts.append("--diagonal-input")
+    if args.coefficient_input:
+        parts.append("--coefficient-input")
     if args.interpolation:
         parts.append(f"--interpolation {args.interpolation}")
     return " ".join(parts + [f"--out {shlex.quote(str(out))}"])

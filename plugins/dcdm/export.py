@@ -32,7 +32,7 @@ def export(net, path: Path, problem: str, train_grid, cycle: dict, recipe: str, 
         recipe=recipe, accel_version=__version__,
         settings={"cycle": cycle, "width": net.width, "fine_pool": net.fine_pool, "depth": net.depth,
                   "network": type(net).__name__,
-                  "inputs": ["residual", "diagonal"][: net.in_channels]})
+                  "inputs": list(getattr(net, "input_names", ["residual", "diagonal"][: net.in_channels]))})
     modelmeta.write(tmp, meta)
     tmp.replace(path)  # write-then-rename: an interrupted export never leaves a half-written model behind
     for grid in check_grids:

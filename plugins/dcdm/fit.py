@@ -24,7 +24,8 @@ def settings_from_args(args, grid) -> dict:
             "width": args.width, "depth": args.depth, "coarse_blocks": args.coarse_blocks,
             "fine_pool": args.fine_pool, "ritz": args.ritz, "samples": args.samples, "batch": args.batch,
             "steps": args.steps, "lr": args.lr, "pre": args.pre, "post": args.post, "omega": args.omega,
-            "seed": args.seed, "threads": args.threads, "diagonal_input": args.diagonal_input, "loss": args.loss,
+            "seed": args.seed, "threads": args.threads, "diagonal_input": args.diagonal_input,
+            "coefficient_input": args.coefficient_input, "loss": args.loss,
             "members": args.members}
 
 

@@ -17,6 +17,8 @@ from accel.errors import ModelError, SolverConfigError
 from accel.registry import get_registry
 from accel.runtime import ModelSession, RuntimeSettings
 
+from .features import input_channels, needs_couplings
+
 log = logging.getLogger(__name__)
 
 
@@ -93,7 +95,8 @@ class DCDMPreconditioner:
         meta.check_plugin("dcdm", str(self.model))
         _check_dim(meta, dim, self.model)
         return PreconditionerInfo(layout="grid", linear=False, model=str(self.model), train_grid=tuple(meta.train_grid),
-                                  grid_multiple=int(meta.grid_multiple), cycle=self._cycle(meta))
+                                  grid_multiple=int(meta.grid_multiple), cycle=self._cycle(meta),
+                                  wants_couplings=needs_couplings(meta.settings.get("inputs", ())))
 
     def _resolve(self, dim: int) -> None:
         if self.model is None:
@@ -129,7 +132,7 @@ class DCDMPreconditioner:
         self._crop = tuple(slice(0, n) for n in shape)
         self._inputs = m.settings.get("inputs", ["residual"])
         self._in = np.zeros((1, len(self._inputs), *padded), np.float32)
-        self._set_diagonal(problem.diagonal)
+        self._set_inputs(problem)
         self._out = np.zeros((1, 1, *padded), np.float32)
         # the unpadded residual and correction inside the bound buffers, made once rather than at every apply
         self._residual_view, self._correction_view = self._in[0, 0][self._crop], self._out[0, 0][self._crop]
@@ -138,19 +141,23 @@ class DCDMPreconditioner:
         self._stats = PreconditionerStats(setup_time=time.perf_counter() - t0)
 
     def update(self, problem: GridProblem) -> None:
-        """Same network and grid, new operator values: no new session, only the diagonal input."""
+        """Same network and grid, new operator values: no new session, only the operator's input channels."""
         t0 = time.perf_counter()
-        self._set_diagonal(problem.diagonal)
+        self._set_inputs(problem)
         self._stats = PreconditionerStats(setup_time=time.perf_counter() - t0)
 
-    def _set_diagonal(self, diagonal) -> None:
-        if "diagonal" not in self._inputs:
+    def _set_inputs(self, problem: GridProblem) -> None:
+        """The channels after the residual (plugins/dcdm/features.py), from the network-level operator."""
+        if len(self._inputs) == 1:
             return
-        if diagonal is None:
-            raise ModelError(f"{self.model} takes the operator's diagonal as an input; the caller must pass it")
-        from .features import normalized_diagonal
-
-        self._in[(0, self._inputs.index("diagonal"), *self._crop)] = normalized_diagonal(diagonal)
+        if problem.diagonal is None or (needs_couplings(self._inputs) and problem.couplings is None):
+            raise ModelError(f"{self.model} takes the operator's {', '.join(self._inputs[1:])} as inputs; the caller "
+                             "must pass the diagonal (and couplings) in its GridProblem")
+        try:
+            self._in[(0, slice(1, None), *self._crop)] = input_channels(self._inputs, problem.diagonal,
+                                                                         problem.couplings)
+        except ValueError as exc:
+            raise ModelError(f"{self.model}: {exc}; it needs a newer accel") from exc
 
     def apply(self, r: np.ndarray, out: np.ndarray) -> None:
         t0 = time.perf_counter()

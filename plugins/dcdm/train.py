@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import problems, spectrum
+from . import features, problems, spectrum
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     diagonal_input: bool = False
+    coefficient_input: bool = False  # the operator's log-diagonal and per-axis couplings as input channels
     loss: str = "residual"  # "residual": the DCDM paper's |r|_2 after a line search; "energy": the A-norm error
     members: int = 1        # random fields drawn for the ``random-`` problems
     extra: dict = field(default_factory=dict)
@@ -62,7 +63,7 @@ class Member:
     rhs: object              # (samples, n)
     sol: object = None       # (samples, n): A^-1 rhs, for the energy loss
     mask: object = None      # (n, 1) coupled rows, None when every row is coupled (as the PC)
-    aux: object = None       # (1, 1, *shape) normalised diagonal, with --diagonal-input
+    aux: object = None       # (1, k, *shape) the operator's input channels (features.input_channels), or None
 
 
 def check_operators(operators, dim: int | None = None) -> None:
@@ -103,10 +104,11 @@ def _member(shape, matrix, cfg: "TrainConfig", index: int, count: int, key: str)
         sol = torch.from_numpy(splu(matrix.tocsc()).solve(rhs.T.astype(np.float64)).T.astype(np.float32))
     coupled = coupled_rows(matrix)
     aux = None
-    if cfg.diagonal_input:
-        from .features import normalized_diagonal
-
-        aux = torch.from_numpy(normalized_diagonal(matrix.diagonal()).reshape(1, 1, *shape))
+    names = features.input_names(len(shape), cfg.diagonal_input, cfg.coefficient_input)
+    if len(names) > 1:
+        couplings = features.scipy_couplings(matrix, shape) if features.needs_couplings(names) else None
+        channels = features.input_channels(names, matrix.diagonal().reshape(shape), couplings)
+        aux = torch.from_numpy(channels[None])
     return Member(tuple(shape), _sparse(matrix), torch.from_numpy((1.0 / matrix.diagonal()).astype(np.float32))[:, None],
                   torch.from_numpy(rhs), sol, None if coupled.all() else torch.from_numpy(coupled)[:, None], aux)
 
@@ -140,8 +142,11 @@ def _train(cfg: TrainConfig, log_path, progress, operators):
     members = [_member(shape, A, cfg, i, len(operators), key) for i, (shape, A) in enumerate(operators)]
     log.info("training data: %d operator(s), %d right-hand sides in %.1f s", len(members),
              sum(m.rhs.shape[0] for m in members), time.perf_counter() - t0)
+    names = features.input_names(len(members[0].shape), cfg.diagonal_input, cfg.coefficient_input)
     net = build_model(cfg.network, dim=len(members[0].shape), width=cfg.width, coarse_blocks=cfg.coarse_blocks,
-                      fine_pool=cfg.fine_pool, in_channels=2 if cfg.diagonal_input else 1, depth=cfg.depth)
+                      fine_pool=cfg.fine_pool, in_channels=len(names), depth=cfg.depth,
+                      conditioning="gate" if cfg.coefficient_input else "concat")
+    net.input_names = names  # what export writes into the metadata: the solve path builds the same channels
     cyc = CycleSettings(cfg.pre, cfg.post, cfg.omega)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
