@@ -1,6 +1,10 @@
 """Shared by the gnn benchmarks: every row is a PETSc KSP configured from options (the gnn rows through
-``-pc_type python -pc_python_type accel.NeuralPC -accel_plugin gnn``), set up and solved with the same timer."""
+``-pc_type python -pc_python_type accel.NeuralPC -accel_plugin gnn``), set up and solved with the same timer.
+Rows in NATIVE apply the factor through PCMAT (``accel.plugins.gnn.native``): the same KSP, then the factor
+installed after PETSc's own set-up, its time added to the row's set-up."""
 from __future__ import annotations
+
+import time
 
 from accel.integrations.petsc.solvers import SolveResult, Solver
 
@@ -12,9 +16,18 @@ CONFIGS = {
     "cg+icc": {**UNPREC, "pc_type": "icc"},
     "cg+fsai": {**UNPREC, **NEURAL, "accel_plugin": "fsai"},
     "cg+gnn": {**UNPREC, **NEURAL, "accel_plugin": "gnn"},
+    "cg+fsai2": {**UNPREC, **NEURAL, "accel_plugin": "fsai", "accel_gnn_pattern": "a2"},
+    "cg+gnn2": {**UNPREC, **NEURAL, "accel_plugin": "gnn"},  # with the tril(A^2) model (--model2)
+    "cg+fsai2-native": {**UNPREC, "pc_type": "none"},
+    "cg+gnn2-native": {**UNPREC, "pc_type": "none"},
+    "cg+gnn-native": {**UNPREC, "pc_type": "none"},
     "gamg": {**UNPREC, "pc_type": "gamg"},  # PETSc's default smoother: Chebyshev/Jacobi
     "gamg+gnn": {**UNPREC, "pc_type": "gamg", **SMOOTHER, "mg_levels_accel_plugin": "gnn"},
     "gamg+fsai": {**UNPREC, "pc_type": "gamg", **SMOOTHER, "mg_levels_accel_plugin": "fsai"},
+    "gamg+fsai-native": {**UNPREC, "pc_type": "gamg"},
+    "gamg+gnn-native": {**UNPREC, "pc_type": "gamg"},
+    "gamg+gnn-native-fine": {**UNPREC, "pc_type": "gamg"},
+    "gamg+gnn-native-fine-cheb": {**UNPREC, "pc_type": "gamg"},
     "gamg+jacobi": {**UNPREC, "pc_type": "gamg", "mg_levels_pc_type": "jacobi"},
     "gamg+sor": {**UNPREC, "pc_type": "gamg", "mg_levels_pc_type": "sor"},
     "gamg+icc": {**UNPREC, "pc_type": "gamg", "mg_levels_pc_type": "icc"},
@@ -26,11 +39,28 @@ CONFIGS = {
                      "pc_hypre_boomeramg_agg_nl": 1},
 }
 
+# row -> (class, its arguments); "model2" stands for the tril(A^2) model
+NATIVE = {
+    "cg+gnn-native": ("factor", {"plugin": "gnn"}),
+    "cg+fsai2-native": ("factor", {"plugin": "fsai", "extra": {"gnn_pattern": "a2"}}),
+    "cg+gnn2-native": ("factor", {"plugin": "gnn", "model": "model2"}),
+    "gamg+fsai-native": ("smoothers", {"plugin": "fsai"}),
+    "gamg+gnn-native": ("smoothers", {"plugin": "gnn"}),
+    "gamg+gnn-native-fine": ("smoothers", {"plugin": "gnn", "learned_levels": 1, "coarse": "fsai"}),
+    "gamg+gnn-native-fine-cheb": ("smoothers", {"plugin": "gnn", "learned_levels": 1, "coarse": "keep"}),
+}
 
-def run(A, b, name: str, model: str | None = None, rtol: float = 1e-8, max_it: int = 20000) -> SolveResult:
+
+def run(A, b, name: str, model: str | None = None, rtol: float = 1e-8, max_it: int = 20000,
+        model2: str | None = None) -> SolveResult:
     """One row: set-up and solve timed apart, the true residual checked; ``pc_stats`` gets the gnn component's
-    set-up breakdown (rows, graph, factor, network, assemble) for the CG+component rows."""
+    set-up breakdown (rows, graph, factor, network, assemble) for the CG+component rows. ``model2``: the tril(A^2)
+    model of the ``gnn2`` rows."""
+    if name in NATIVE:
+        return _run_native(A, b, name, model, rtol, max_it, model2)
     opts = dict(CONFIGS[name])
+    if name == "cg+gnn2":
+        model = model2
     if A.getComm().getSize() > 1:  # PETSc's ICC is sequential: block Jacobi with ICC(0) blocks on several ranks
         for key in ("pc_type", "mg_levels_pc_type"):
             if opts.get(key) == "icc":
@@ -49,4 +79,33 @@ def run(A, b, name: str, model: str | None = None, rtol: float = 1e-8, max_it: i
             result.pc_stats = dict(getattr(component, "breakdown", {}))
         return result
     finally:
+        solver.destroy()
+
+
+def _run_native(A, b, name, model, rtol, max_it, model2) -> SolveResult:
+    from accel.plugins.gnn.native import NativeFactor, NativeSmoothers
+
+    kind, kwargs = NATIVE[name]
+    kwargs = dict(kwargs)
+    if kwargs.get("plugin") == "gnn":
+        kwargs["model"] = model2 if kwargs.get("model") == "model2" else model
+    solver = Solver(A, dict(CONFIGS[name]), rtol=rtol, max_it=max_it, name=name)
+    native = None
+    try:
+        t0 = time.perf_counter()
+        if kind == "factor":
+            native = NativeFactor(solver.ksp, **kwargs)
+            breakdown = native.breakdown
+        else:
+            solver.ksp.setUp()  # PETSc builds the hierarchy first; the factors go on its levels
+            native = NativeSmoothers(solver.ksp, **kwargs)
+            breakdown = native.breakdown
+        installed = time.perf_counter() - t0
+        result = solver.run(b)
+        result.setup_s += installed
+        result.pc_stats = dict(breakdown)
+        return result
+    finally:
+        if native is not None:
+            native.destroy()
         solver.destroy()

@@ -38,6 +38,7 @@ def matrix_files(pattern: str) -> MatrixGlob:
 
 
 def add_train_command(train):
+    from .graph import PATTERNS
     from .train import LOSSES, TrainConfig
 
     d = TrainConfig()
@@ -58,6 +59,8 @@ def add_train_command(train):
     p.add_argument("--smoothing", type=int, default=d.smoothing, help="Jacobi sweeps making the smooth probes")
     p.add_argument("--problem", default="spd-scalar",
                    help="problem kind stored in the model (a PC asked for another kind refuses it)")
+    p.add_argument("--pattern", choices=PATTERNS, default=d.pattern,
+                   help="the factor's pattern: tril(A) ('a') or tril(A^2) ('a2', the graph with distance-2 edges)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=positive_int, default=d.threads)
     p.add_argument("--data-recipe", default="", help="the command that made the matrices (kept in the recipe)")
@@ -69,7 +72,7 @@ def add_train_command(train):
 def recipe_command(args, patterns) -> str:
     flags = {"hidden": args.hidden, "layers": args.layers, "steps": args.steps, "lr": args.lr, "loss": args.loss,
              "probes": args.probes, "smoothing": args.smoothing, "problem": args.problem, "seed": args.seed,
-             "threads": args.threads}
+             "threads": args.threads, "pattern": args.pattern}
     parts = ["accel train gnn"] + [f"--matrices {shlex.quote(p)}" for p in patterns]
     parts += [f"--{k} {shlex.quote(str(v))}" for k, v in flags.items()]
     cmd = " ".join(parts + [f"--out {shlex.quote(str(args.out))}"])
@@ -111,11 +114,12 @@ def run_train(args) -> int:
     files = [f for group in args.matrices for f in group]
     matrices = [_checked(f, read_petsc_matrix(f)) for f in files]
     cfg = TrainConfig(hidden=args.hidden, layers=args.layers, steps=args.steps, lr=args.lr, loss=args.loss,
-                      probes=args.probes, smoothing=args.smoothing, seed=args.seed, threads=args.threads)
+                      probes=args.probes, smoothing=args.smoothing, seed=args.seed, threads=args.threads,
+                      pattern=args.pattern)
     net, history = train(matrices, cfg, log_path=log_path, progress=not args.no_progress)
     recipe = recipe_command(args, [group.pattern for group in args.matrices])
     smallest = min(matrices, key=lambda A: A.shape[0])
-    export(net, out, recipe, problem=args.problem, trained_on=f"{len(files)} matrices",
-           check=padded_graph(Block.from_scipy(smallest)), force=args.force)
+    export(net, out, recipe, problem=args.problem, trained_on=f"{len(files)} matrices", pattern=args.pattern,
+           check=padded_graph(Block.from_scipy(smallest), pattern=args.pattern), force=args.force)
     print(f"wrote {out} (final loss {history[-1]['smoothed']:.3e}; log {log_path})")
     return 0

@@ -16,7 +16,7 @@ PROBLEM_KIND = "spd-scalar"  # what the shipped family is: SPD matrices of scala
 
 
 def export(net, path: Path, recipe: str, problem: str = PROBLEM_KIND, trained_on: str = "",
-           check=None, force: bool = False) -> modelmeta.ModelMeta:
+           check=None, force: bool = False, pattern: str = "a") -> modelmeta.ModelMeta:
     """Write ``net`` to ``path`` (dynamic node and slot axes, opset 17) with its metadata; compare ONNX Runtime with
     torch on ``check`` (a PaddedGraph, e.g. one with repeated neighbour indices) when given."""
     import torch
@@ -41,7 +41,7 @@ def export(net, path: Path, recipe: str, problem: str = PROBLEM_KIND, trained_on
             accel_version=__version__,
             settings={"rings": net.rings, "hidden": net.hidden, "layers": net.layers, "network": type(net).__name__,
                       "node_features": list(NODE_FEATURES), "edge_features": list(EDGE_FEATURES),
-                      "factor": "lower", "trained_on": trained_on})
+                      "factor": "lower", "pattern": pattern, "trained_on": trained_on})
         modelmeta.write(tmp, meta)
         if check is not None:
             err = check_onnx(net, tmp, check)

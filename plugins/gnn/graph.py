@@ -24,6 +24,14 @@ from accel.errors import AccelError
 
 NODE_FEATURES = ("log_degree", "row_sum", "abs_row_sum")
 EDGE_FEATURES = ("value", "lower", "upper", "self", "fsai")
+# the factor's pattern: "a" the lower triangle of A, "a2" the lower triangle of A^2 (the graph then has an edge for
+# every distance-2 pair, with value 0 where a_ij = 0); a block then needs twice the rings (see pattern_rings)
+PATTERNS = ("a", "a2")
+
+
+def pattern_rings(pattern: str, hops: int) -> int:
+    """Rings of A's graph a block needs so that rows within ``hops`` hops of the factor's graph are exact."""
+    return 2 * hops if pattern == "a2" else hops
 
 
 class OperatorError(AccelError):
@@ -59,6 +67,7 @@ class PaddedGraph:
     columns: np.ndarray     # [n, K] int64 global column of each slot (-1 on padding)
     diagonal: np.ndarray    # [n] float64, a_ii
     rows: np.ndarray        # [n] int64 global row numbers
+    scaled: tuple = ()      # the block's A (local numbering, diagonally scaled) in CSR: indptr, indices, values
 
     def inputs(self) -> dict[str, np.ndarray]:
         return {"node": self.node, "edge": self.edge, "neighbours": self.neighbours}
@@ -110,8 +119,11 @@ def diagonal_and_checks(block: Block) -> np.ndarray:
     return diag
 
 
-def padded_graph(block: Block, diag: np.ndarray | None = None) -> PaddedGraph:
-    """Node features from full rows, edges restricted to columns inside the block, neighbour lists padded."""
+def padded_graph(block: Block, diag: np.ndarray | None = None, pattern: str = "a") -> PaddedGraph:
+    """Node features from full rows, edges restricted to columns inside the block, neighbour lists padded.
+
+    ``pattern`` "a": the edges are A's non-zeros; "a2": those of A^2 (block-local product: exact for rows whose
+    neighbours' rows are in the block), with the value a_ij (0 on the fill-in)."""
     n = len(block.rows)
     diag = diagonal_and_checks(block) if diag is None else diag
     counts = np.diff(block.indptr)
@@ -125,7 +137,14 @@ def padded_graph(block: Block, diag: np.ndarray | None = None) -> PaddedGraph:
     node = np.stack([np.log1p(degree), row_sum, abs_row_sum], axis=1).astype(np.float32)
 
     pos, inside = local_positions(block)
-    r, c, v = row_of[inside], pos[inside], block.values[inside]
+    r, c = row_of[inside], pos[inside]
+    v = block.values[inside] / np.sqrt(diag[r] * diag[c])
+    a_indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n))]).astype(np.int64)
+    scaled = (a_indptr, c, v)
+    if pattern == "a2":
+        r, c, v = _square_pattern(n, a_indptr, c, v)
+    elif pattern != "a":
+        raise ValueError(f"unknown factor pattern {pattern!r}; valid: {', '.join(PATTERNS)}")
     kept = np.bincount(r, minlength=n)
     K = max(int(kept.max(initial=1)), 1)
     start = np.concatenate([[0], np.cumsum(kept)[:-1]])
@@ -135,17 +154,36 @@ def padded_graph(block: Block, diag: np.ndarray | None = None) -> PaddedGraph:
     valid = np.zeros((n, K), bool)
     valid[r, slot] = True
     columns = np.full((n, K), -1, np.int64)
-    columns[r, slot] = cols[inside]
+    columns[r, slot] = block.rows[c]
     edge = np.zeros((n, K, len(EDGE_FEATURES)), np.float32)
-    edge[r, slot, 0] = v / np.sqrt(diag[r] * diag[c])
+    edge[r, slot, 0] = v
     edge[r, slot, 1] = c < r
     edge[r, slot, 2] = c > r
     edge[r, slot, 3] = c == r
-    graph = PaddedGraph(node, edge, neighbours, valid, columns, diag, block.rows)
+    graph = PaddedGraph(node, edge, neighbours, valid, columns, diag, block.rows, scaled)
     from .fsai import fsai_slot_values
 
     edge[..., 4] = fsai_slot_values(graph, np.arange(n))
     return graph
+
+
+def _square_pattern(n: int, indptr: np.ndarray, indices: np.ndarray, values: np.ndarray):
+    """(rows, columns, values) of the pattern of A^2 in row-major order, with A's scaled value on A's entries and
+    0 on the fill-in (found by a sorted search of the row-major keys)."""
+    import scipy.sparse as sp
+
+    ones = sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=(n, n))
+    square = (ones @ ones).tocsr()
+    square.sort_indices()
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(square.indptr))
+    cols = square.indices.astype(np.int64)
+    keys = rows * n + cols
+    a_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    a_keys = a_rows * n + indices  # row-major and sorted: rows ascending, columns ascending within a row
+    where = np.minimum(np.searchsorted(a_keys, keys), max(len(a_keys) - 1, 0))
+    found = a_keys[where] == keys if len(a_keys) else np.zeros(len(keys), bool)
+    vals = np.where(found, values[where] if len(values) else 0.0, 0.0)
+    return rows, cols, vals
 
 
 def check_symmetric(block: Block, owned: np.ndarray, rtol: float = 1e-10) -> None:

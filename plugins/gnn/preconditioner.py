@@ -22,11 +22,12 @@ from accel.components import PreconditionerConfig, PreconditionerInfo, Precondit
 from accel.errors import AccelError, ModelError, SolverConfigError
 
 from .distributed import agree, check_square, factor_matrix, overlapped_block
-from .graph import OperatorError, check_symmetric, diagonal_and_checks, padded_graph
+from .graph import OperatorError, check_symmetric, diagonal_and_checks, padded_graph, pattern_rings
 
 log = logging.getLogger(__name__)
 
-OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("explicit", "transpose"), "gnn_chunk": (50000,)}
+OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("explicit", "transpose"), "gnn_chunk": (50000,),
+           "gnn_pattern": ("default", "a", "a2"), "gnn_network_min_rows": (1,)}
 
 
 def shipped_model() -> Path:
@@ -66,7 +67,8 @@ def _read_options(config: PreconditionerConfig) -> dict[str, object]:
 class _FactorPreconditioner:
     """Shared life cycle: checks, overlapped rows, per-slot factor values (subclass), G, apply."""
 
-    rings = 1
+    hops = 1  # hops of the factor's graph whose rows must be exact (the network's receptive field; FSAI: 1)
+    pattern = "a"
 
     def __init__(self, config: PreconditionerConfig = PreconditionerConfig()):
         self.config = config
@@ -115,6 +117,11 @@ class _FactorPreconditioner:
     def _model_name(self) -> str:
         return ""
 
+    @property
+    def rings(self) -> int:
+        """Rings of A's graph around each rank's rows that make its factor rows exact."""
+        return pattern_rings(self.pattern, self.hops)
+
     def _slot_values(self, graph, owned: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -139,7 +146,7 @@ class _FactorPreconditioner:
         try:
             for chunk_block, chunk_diag, which in chunks(block, diag, owned, self.rings, self.options["gnn_chunk"]):
                 ta = time.perf_counter()
-                graph = padded_graph(chunk_block, chunk_diag)
+                graph = padded_graph(chunk_block, chunk_diag, self.pattern)
                 tb = time.perf_counter()
                 values = self._slot_values(graph, which)
                 factor_s += time.perf_counter() - tb
@@ -236,11 +243,15 @@ def _concatenate(pieces, which: int):
 
 
 class FSAIPreconditioner(_FactorPreconditioner):
-    """Classical FSAI on tril(A) (closed form per row), applied as y = G^T (G x). Options under
-    ``-{prefix}accel_``: ``gnn_apply explicit|transpose`` (a stored G^T, or MatMultTranspose with G),
-    ``gnn_chunk N`` (rows per batch of small solves)."""
+    """Classical FSAI (closed form per row), applied as y = G^T (G x). Options under ``-{prefix}accel_``:
+    ``gnn_pattern a|a2`` (G on tril(A), the default, or on tril(A^2)), ``gnn_apply explicit|transpose`` (a stored
+    G^T, or MatMultTranspose with G), ``gnn_chunk N`` (rows per batch of small solves)."""
 
-    rings = 1
+    hops = 1
+
+    def __init__(self, config: PreconditionerConfig = PreconditionerConfig()):
+        super().__init__(config)
+        self.pattern = "a" if self.options["gnn_pattern"] == "default" else self.options["gnn_pattern"]
 
     def _slot_values(self, graph, owned):
         return graph.edge[..., 4].astype(np.float64)  # computed with the graph (FSAI is the network's input)
@@ -259,6 +270,10 @@ class GNNPreconditioner(_FactorPreconditioner):
                               warning
     ``gnn_chunk 50000``       rows per network evaluation (each with its rings of neighbours; bounds the memory,
                               the factor does not depend on it)
+    ``gnn_network_min_rows 1`` matrices with fewer rows get the classical FSAI factor instead of the network (as a
+                              multigrid smoother: the network on the fine levels only, where it pays)
+    ``gnn_pattern``           the factor's pattern: the model's (``a``: tril(A); ``a2``: tril(A^2), the graph
+                              with distance-2 edges); another value than the model's is refused
     """
 
     def __init__(self, config: PreconditionerConfig = PreconditionerConfig()):
@@ -270,7 +285,13 @@ class GNNPreconditioner(_FactorPreconditioner):
             raise ModelError(f"{self.model} was trained for {self.meta.problem!r} problems, not {config.problem!r}; "
                              f"train a model on your operators with 'accel train gnn --matrices ...'")
         self._check_features()
-        self.rings = int(self.meta.settings["rings"])
+        self.hops = int(self.meta.settings["rings"])
+        self.pattern = self.meta.settings.get("pattern", "a")
+        chosen = self.options["gnn_pattern"]
+        if chosen not in ("default", self.pattern):
+            raise SolverConfigError(f"-{config.options_prefix}gnn_pattern {chosen} differs from the pattern "
+                                    f"{self.pattern!r} the model {self.model} was trained on; drop the option or pass a "
+                                    f"model trained with 'accel train gnn --pattern {chosen}'")
         self.session = None
 
     def _check_features(self) -> None:
@@ -305,6 +326,8 @@ class GNNPreconditioner(_FactorPreconditioner):
 
         from .export import INPUTS
 
+        if self._global_rows < self.options["gnn_network_min_rows"]:
+            return graph.edge[..., 4].astype(np.float64)  # classical FSAI: the network does not pay here
         if self.session is None:
             self.session = ModelSession(self.model, self.config.runtime or RuntimeSettings(), inputs=INPUTS)
         t0 = time.perf_counter()
@@ -313,5 +336,6 @@ class GNNPreconditioner(_FactorPreconditioner):
         return out
 
     def _build(self, A) -> None:
+        self._global_rows = A.getSize()[0]
         super()._build(A)
         self.breakdown["network"] = self._network_seconds

@@ -40,6 +40,7 @@ class TrainConfig:
     smoothing: int = 4
     seed: int = 0
     threads: int = 1
+    pattern: str = "a"  # the factor's pattern: tril(A) or tril(A^2) (graph.PATTERNS)
 
 
 def as_scipy(A):
@@ -59,11 +60,11 @@ def as_scipy(A):
 class _Sample:
     """One training matrix as torch tensors: the network's inputs and the scaled matrix."""
 
-    def __init__(self, A):
+    def __init__(self, A, pattern: str = "a"):
         import torch
 
         S = as_scipy(A)
-        g = padded_graph(Block.from_scipy(S))
+        g = padded_graph(Block.from_scipy(S), pattern=pattern)
         self.n = S.shape[0]
         self.inputs = tuple(torch.from_numpy(a) for a in (g.node, g.edge, g.neighbours))
         self.neighbours = self.inputs[2]
@@ -132,7 +133,7 @@ def _train(matrices, config: TrainConfig, log_path, progress):
 
     from .network import FactorGNN
 
-    samples = [_Sample(A) for A in matrices]
+    samples = [_Sample(A, config.pattern) for A in matrices]
     if not samples:
         raise ValueError("no training matrices given")
     net = FactorGNN(config.hidden, config.layers)
