@@ -63,6 +63,15 @@ def add_commands(commands) -> None:
                    help="width sigma of the Gaussian sources (default 0.2); narrower ones keep their mass")
     t.add_argument("--fem-radial", type=positive_int, default=32,
                    help="radial cells of the DOLFINx P2 reference mesh (8x as many around; refine for narrow sources)")
+    t.add_argument("--operator", choices=("mlp", "fno"), default="mlp",
+                   help="the operator both methods train (a registered name): mlp = point-based MLP (default); "
+                   "fno = FNO on a grid over the domains' bounding box (targets and residuals at interior nodes)")
+    t.add_argument("--grid", type=positive_int, default=48, help="fno: grid nodes per axis (default 48)")
+    t.add_argument("--fno-modes", type=positive_int, default=12, help="fno: Fourier modes per axis (default 12)")
+    t.add_argument("--fno-width", type=positive_int, default=32, help="fno: channels (default 32)")
+    t.add_argument("--fno-layers", type=positive_int, default=4, help="fno: spectral layers (default 4)")
+    t.add_argument("--wos-cache", help="folder keeping the WoS targets of each epoch between runs (same walks, "
+                   "read back instead of walked again)")
     t.add_argument("--no-features", action="store_true",
                    help="feed only (parameters, x, y), not the source and boundary extension at x")
     t.add_argument("--no-progress", action="store_true", help="no tqdm bar")
@@ -158,6 +167,8 @@ def run_train(args) -> int:
         check_methods(tuple(m.strip() for m in args.methods.split(",") if m.strip()))
     except ValueError as exc:
         args._parser.error(f"--methods: {exc}")
+    if args.operator == "fno" and args.grid < 8:
+        args._parser.error(f"--grid {args.grid}: the fno operator needs at least 8 nodes per axis")
     if args.out:
         refuse_existing(args.out, force=args.force)
 

@@ -13,6 +13,7 @@ from ..domains import StarShaped
 from ..estimator import run_walks
 from ..problems import N_FOURIER, N_GAUSS, StarPoisson
 from ..sources import gaussian_rows
+from .cache import EstimateCache
 
 GRID_NODES = 96  # distance-grid nodes per axis and instance (a single domain uses 128)
 
@@ -33,6 +34,7 @@ class StarFamily:
             raise ValueError(f"a family shares one source width; got {sorted(widths)}")
         self.sigma = widths.pop()
         P = np.stack([i.params for i in self.instances])
+        self._params = P
         self.c1, self.c2 = P[:, 0], P[:, 1]
         self.domains = [StarShaped(c1, c2, grid_nodes=GRID_NODES) for c1, c2 in P[:, :2]]
         self.gauss = P[:, 2:2 + 3 * N_GAUSS].reshape(len(P), N_GAUSS, 3)
@@ -63,14 +65,26 @@ class StarFamily:
 
     # -- estimates -------------------------------------------------------------------------------------------------
     def estimate(self, points: list[np.ndarray], walks: int, epsilon: float, max_steps: int,
-                 rng: np.random.Generator, chunk: int = 1 << 16):
+                 rng: np.random.Generator, chunk: int = 1 << 16, cache: "EstimateCache | None" = None):
         """Mean of ``walks`` walks at each instance's points. Returns (list of values, overrun count, steps).
-        The walks' random streams are keyed by a seed drawn from ``rng``."""
+        The walks' random streams are keyed by a seed drawn from ``rng``; with a ``cache`` the estimates of the
+        same instances, points, settings and seed are read from its folder instead of walked again."""
+        seed = int(rng.integers(1 << 62))
+        sizes = [len(p) for p in points]
+        if cache is None:
+            means, overruns, steps = self._estimate(points, walks, epsilon, max_steps, seed, chunk)
+        else:
+            key = cache.key(self._params, self.sigma, GRID_NODES, *points, walks=walks, epsilon=epsilon,
+                            max_steps=max_steps, seed=seed)
+            means, overruns, steps = cache.get_or_compute(
+                key, lambda: self._estimate(points, walks, epsilon, max_steps, seed, chunk))
+        return np.split(means, np.cumsum(sizes)[:-1]), overruns, steps
+
+    def _estimate(self, points, walks, epsilon, max_steps, seed, chunk):
         sizes = [len(p) for p in points]
         allp = np.ascontiguousarray(np.concatenate(points).T, dtype=np.float64)
         inst_of_point = np.repeat(np.arange(len(points)), sizes)
         n = allp.shape[1]
-        seed = int(rng.integers(1 << 62))
         sums = np.zeros(n)
         overruns = steps = 0
         total = n * walks
@@ -82,5 +96,4 @@ class StarFamily:
             sums += np.bincount(pid, vals, n)
             overruns += int(over.sum())
             steps += st
-        means = sums / walks
-        return np.split(means, np.cumsum(sizes)[:-1]), overruns, steps
+        return sums / walks, overruns, steps

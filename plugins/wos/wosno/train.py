@@ -10,6 +10,9 @@
   large sources or boundary data do not dominate the batch: PINN residual by mean f^2, data term by mean t^2 (the
   instance's WoS targets: the loss is then its relative L2 error squared), boundary terms by mean g^2.
 Both are scored by the relative L2 error against DOLFINx P2 solutions of held-out instances.
+
+The operator is chosen by its registered name (``operator``: ``mlp`` or ``fno``, see ``operators``); it says
+where the WoS targets are wanted and how each loss is formed, and this loop is the same for all of them.
 """
 from __future__ import annotations
 
@@ -51,10 +54,17 @@ class Config:
     pinn_points: str = "redraw"  # or "fixed": the same interior/boundary points every epoch
     normalize: bool = True  # per-instance loss normalisation (module docstring)
     wos_boundary_weight: float = 1.0  # boundary-loss weight of the WoS regression (boundary_weight is PINN's)
+    operator: str = "mlp"  # a registered name in operators.OPERATORS
+    grid: int = 48  # fno: nodes per axis of the grid over the family's bounding box
+    fno_modes: int = 12
+    fno_width: int = 32
+    fno_layers: int = 4
+    fno_padding: int = 8
+    wos_cache: str | None = None  # folder keeping WoS targets between runs (cache.EstimateCache)
 
 
 class Dataset:
-    """Instances with fixed interior/boundary points and (for WoS) running-mean targets."""
+    """Instances, their fixed interior/boundary points (the point operator's) and per-instance loss scales."""
 
     def __init__(self, cfg: Config, n: int, rng: np.random.Generator):
         self.inst = [StarPoisson.sample(rng, cfg.sigma) for _ in range(n)]
@@ -63,59 +73,15 @@ class Dataset:
         self.xb = [i.boundary_points(cfg.boundary, rng) for i in self.inst]
         self.gb = [i.boundary(p) for i, p in zip(self.inst, self.xb)]
         self.fi = [i.source(p) for i, p in zip(self.inst, self.xi)]
-        self.target = [np.zeros(cfg.interior) for _ in range(n)]
-        self.rounds = 0
         # per-instance loss scales, from larger samples than the training points (stable for narrow sources)
         self.fscale = np.array([np.mean(i.source(i.interior_points(4096, rng)) ** 2) + 1e-8 for i in self.inst])
         self.gscale = np.array([np.mean(i.boundary(i.boundary_points(1024, rng)) ** 2) + 1e-8 for i in self.inst])
 
 
-def _redrawn(ds: Dataset, ids, cfg: Config, rng: np.random.Generator, torch):
-    """Fresh interior and boundary points (with f and g there) for the instances ``ids``."""
-    Pi, Xi, fi, Pb, Xb, gb = [], [], [], [], [], []
-    for i in ids:
-        inst = ds.inst[i]
-        xi, xb = inst.interior_points(cfg.interior, rng), inst.boundary_points(cfg.boundary, rng)
-        Pi.append(np.repeat(ds.params[i][None], len(xi), 0))
-        Pb.append(np.repeat(ds.params[i][None], len(xb), 0))
-        Xi.append(xi)
-        Xb.append(xb)
-        fi.append(inst.source(xi))
-        gb.append(inst.boundary(xb))
-    t = (lambda parts: torch.from_numpy(np.concatenate(parts).astype(np.float32)))
-    return t(Pi), t(Xi), t(fi), t(Pb), t(Xb), t(gb)
-
-
-def _weights(ds: Dataset, ids, scales, counts, cfg: Config, torch):
-    """Per-point loss weights: 1 / the point's instance scale (or 1 without normalisation)."""
-    if not cfg.normalize:
-        return None
-    return torch.from_numpy(np.repeat(1.0 / np.asarray(scales)[ids], counts).astype(np.float32))
-
-
-def _wmean(sq, w, torch):
-    return torch.mean(sq) if w is None else torch.mean(w * sq)
-
-
-def _tensors(ds: Dataset, ids, torch, kind: str):
-    pts = ds.xi if kind == "interior" else ds.xb
-    P = np.concatenate([np.repeat(ds.params[i][None], len(pts[i]), 0) for i in ids])
-    X = np.concatenate([pts[i] for i in ids]).astype(np.float32)
-    return torch.from_numpy(P), torch.from_numpy(X)
-
-
-def _laplacian(model, P, X, torch):
-    X = X.clone().requires_grad_(True)
-    u = model(P, X)
-    (g,) = torch.autograd.grad(u.sum(), X, create_graph=True)
-    uxx = torch.autograd.grad(g[:, 0].sum(), X, create_graph=True)[0][:, 0]
-    uyy = torch.autograd.grad(g[:, 1].sum(), X, create_graph=True)[0][:, 1]
-    return u, uxx + uyy
-
-
 def train(cfg: Config, method: str, train_ds: Dataset, max_seconds: float | None = None, progress: bool = True,
           wos_rng_seed: int = 1):
-    """Train one model with ``method`` ('wos' or 'pinn'). Returns (model, stats)."""
+    """Train one operator (``cfg.operator``) with ``method`` ('wos' or 'pinn'). Returns (operator, stats); the
+    operator's ``model`` is the torch module, its ``predict(instance, points)`` the prediction."""
     from accel.plugins.training import torch_scope
 
     with torch_scope(cfg.threads, cfg.seed):
@@ -127,24 +93,27 @@ def _train(cfg: Config, method: str, train_ds: Dataset, max_seconds, progress, w
 
     from accel.progress import progress_bar
 
+    from .cache import EstimateCache
     from .family import StarFamily
-    from .model import PointOperator
+    from .operators import build_operator
 
-    model = PointOperator(N_PARAMS, cfg.width, cfg.depth, cfg.features, cfg.sigma)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    op = build_operator(cfg.operator, cfg, train_ds)
+    opt = torch.optim.Adam(op.model.parameters(), lr=cfg.lr)
     total = cfg.steps if max_seconds is None else 10 ** 9
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
     n = len(train_ds.inst)
     rng = np.random.default_rng(cfg.seed + 17)
     wos_rng = np.random.default_rng(wos_rng_seed)
     family = StarFamily(train_ds.inst) if method == "wos" else None
-    stats = {"method": method, "wos_steps": 0, "wos_overruns": 0, "wos_walks": 0, "wos_seconds": 0.0}
-    # the target averages start afresh for every run
-    train_ds.target = [np.zeros(cfg.interior) for _ in range(n)]
-    train_ds.rounds = 0
+    cache = EstimateCache(cfg.wos_cache) if cfg.wos_cache and method == "wos" else None
+    points = op.supervision_points() if method == "wos" else None
+    stats = {"method": method, "operator": cfg.operator, "wos_steps": 0, "wos_overruns": 0, "wos_walks": 0,
+             "wos_seconds": 0.0}
+    targets = [np.zeros(len(p)) for p in points] if method == "wos" else None  # running means, fresh every run
+    rounds = 0
     t0 = time.perf_counter()
-    bar = progress_bar(total=cfg.steps if max_seconds is None else None, desc=f"{method}", enabled=progress,
-                       unit="step", leave=False)
+    bar = progress_bar(total=cfg.steps if max_seconds is None else None, desc=f"{cfg.operator} {method}",
+                       enabled=progress, unit="step", leave=False)
     step, order = 0, np.array([], dtype=int)
     while step < total:
         if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
@@ -155,35 +124,17 @@ def _train(cfg: Config, method: str, train_ds: Dataset, max_seconds, progress, w
                 tw = time.perf_counter()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    est, over, steps = family.estimate(train_ds.xi, cfg.walks, cfg.epsilon, cfg.max_steps, wos_rng)
-                train_ds.rounds += 1
-                k = train_ds.rounds
+                    est, over, steps = family.estimate(points, cfg.walks, cfg.epsilon, cfg.max_steps, wos_rng,
+                                                       cache=cache)
+                rounds += 1
                 for i in range(n):  # running mean across epochs
-                    train_ds.target[i] += (est[i] - train_ds.target[i]) / k
+                    targets[i] += (est[i] - targets[i]) / rounds
                 stats["wos_steps"] += steps
                 stats["wos_overruns"] += over
-                stats["wos_walks"] += sum(len(p) for p in train_ds.xi) * cfg.walks
+                stats["wos_walks"] += sum(len(p) for p in points) * cfg.walks
                 stats["wos_seconds"] += time.perf_counter() - tw
         ids, order = order[:cfg.batch], order[cfg.batch:]
-        if method == "pinn" and cfg.pinn_points == "redraw":
-            Pi, Xi, fi, Pb, Xb, gb = _redrawn(train_ds, ids, cfg, rng, torch)
-        else:
-            Pi, Xi = _tensors(train_ds, ids, torch, "interior")
-            Pb, Xb = _tensors(train_ds, ids, torch, "boundary")
-            gb = torch.from_numpy(np.concatenate([train_ds.gb[i] for i in ids]).astype(np.float32))
-            fi = torch.from_numpy(np.concatenate([train_ds.fi[i] for i in ids]).astype(np.float32))
-        wb = _weights(train_ds, ids, train_ds.gscale, cfg.boundary, cfg, torch)
-        if method == "wos":
-            ti = torch.from_numpy(np.concatenate([train_ds.target[i] for i in ids]).astype(np.float32))
-            uscale = [np.mean(train_ds.target[i] ** 2) + 1e-8 for i in ids]
-            wi = _weights(train_ds, np.arange(len(ids)), uscale, cfg.interior, cfg, torch)
-            loss = (_wmean((model(Pi, Xi) - ti) ** 2, wi, torch)
-                    + cfg.wos_boundary_weight * _wmean((model(Pb, Xb) - gb) ** 2, wb, torch))
-        else:
-            wi = _weights(train_ds, ids, train_ds.fscale, cfg.interior, cfg, torch)
-            _, lap = _laplacian(model, Pi, Xi, torch)
-            loss = (_wmean((lap + fi) ** 2, wi, torch)
-                    + cfg.boundary_weight * _wmean((model(Pb, Xb) - gb) ** 2, wb, torch))
+        loss = op.wos_loss(ids, targets, rng) if method == "wos" else op.pinn_loss(ids, rng)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -201,7 +152,9 @@ def _train(cfg: Config, method: str, train_ds: Dataset, max_seconds, progress, w
     stats["steps"] = step
     stats["seconds"] = time.perf_counter() - t0
     stats["final_loss"] = float(loss.item())
-    return model, stats
+    if cache is not None:  # wall times above exclude walks read from the cache; this is what they cost
+        stats.update(wos_cache_hits=cache.hits, wos_cache_misses=cache.misses, wos_seconds_computed=cache.seconds)
+    return op, stats
 
 
 def references(cfg: Config, test_ds: Dataset, rng: np.random.Generator, progress: bool = True):
@@ -219,15 +172,11 @@ def references(cfg: Config, test_ds: Dataset, rng: np.random.Generator, progress
     return out
 
 
-def relative_l2(model, test_ds: Dataset, refs) -> np.ndarray:
-    import torch
-
+def relative_l2(op, test_ds: Dataset, refs) -> np.ndarray:
+    """Relative L2 error of the trained operator ``op`` (from ``train``) on each held-out instance."""
     errs = []
-    with torch.no_grad():
-        for p, (X, u) in zip(test_ds.params, refs):
-            P = torch.from_numpy(np.repeat(p[None], len(X), 0))
-            pred = model(P, torch.from_numpy(X.astype(np.float32))).numpy().astype(np.float64)
-            errs.append(np.linalg.norm(pred - u) / np.linalg.norm(u))
+    for inst, (X, u) in zip(test_ds.inst, refs):
+        errs.append(np.linalg.norm(op.predict(inst, X) - u) / np.linalg.norm(u))
     return np.array(errs)
 
 
@@ -257,18 +206,18 @@ def run(cfg: Config, methods=METHODS, progress: bool = True) -> dict:
     wos_seconds = None
     for m in methods:
         if m == "wos":
-            model, st = train(cfg, "wos", train_ds, progress=progress)
+            op, st = train(cfg, "wos", train_ds, progress=progress)
             wos_seconds = st["seconds"]
         elif m == "pinn":
-            model, st = train(cfg, "pinn", train_ds, progress=progress)
+            op, st = train(cfg, "pinn", train_ds, progress=progress)
         elif m == "pinn-time":
             if wos_seconds is None:
                 raise ValueError("method 'pinn-time' needs 'wos' first in --methods (it copies its wall time)")
-            model, st = train(cfg, "pinn", train_ds, max_seconds=wos_seconds, progress=progress)
+            op, st = train(cfg, "pinn", train_ds, max_seconds=wos_seconds, progress=progress)
             st["method"] = "pinn-time"
         else:
             raise ValueError(f"unknown method {m!r}: use wos, pinn, pinn-time")
-        err = relative_l2(model, test_ds, refs)
+        err = relative_l2(op, test_ds, refs)
         st["rel_l2_mean"], st["rel_l2_std"] = float(err.mean()), float(err.std())
         st["rel_l2"] = err.tolist()
         rows[m] = st
@@ -277,7 +226,8 @@ def run(cfg: Config, methods=METHODS, progress: bool = True) -> dict:
 
 
 def format_table(res: dict) -> str:
-    lines = [f"{'method':<10} {'steps':>7} {'wall s':>8} {'WoS s':>7} {'rel L2 (mean +- std)':>22}"]
+    lines = [f"# operator: {res['config']['operator']}",
+             f"{'method':<10} {'steps':>7} {'wall s':>8} {'WoS s':>7} {'rel L2 (mean +- std)':>22}"]
     for m, st in res["results"].items():
         lines.append(f"{m:<10} {st['steps']:>7d} {st['seconds']:>8.1f} {st['wos_seconds']:>7.1f} "
                      f"{st['rel_l2_mean']:>12.4f} +- {st['rel_l2_std']:.4f}")
@@ -300,7 +250,9 @@ def run_from_args(args) -> int:
                  boundary_weight=args.boundary_weight, seed=args.seed, threads=args.threads,
                  features=not args.no_features, sigma=args.source_width, fem_n_r=args.fem_radial,
                  fem_n_t=8 * args.fem_radial, pinn_points=args.pinn_points, normalize=not args.no_normalize,
-                 wos_boundary_weight=args.wos_boundary_weight)
+                 wos_boundary_weight=args.wos_boundary_weight, operator=args.operator, grid=args.grid,
+                 fno_modes=args.fno_modes, fno_width=args.fno_width, fno_layers=args.fno_layers,
+                 wos_cache=args.wos_cache)
     from accel.files import atomic_output
 
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
