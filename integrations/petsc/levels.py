@@ -22,6 +22,7 @@ from .transfer import GridTransfer, NaturalGridTransfer
 
 INTERPOLATIONS = ("linear", "constant")
 COARSE_OPERATORS = ("aggregation", "galerkin")
+CYCLE_TYPES = ("v", "k")
 SMOOTHERS = ("jacobi", "sor", "icc", "ilu", "bjacobi", "asm")
 
 
@@ -30,8 +31,8 @@ class GridLevels:
 
     interpolation: ``linear`` or ``constant`` transfers between levels; coarse_operator: ``aggregation`` (Q^T A Q
     with piecewise-constant Q, the fine stencil's shape) or ``galerkin`` (P^T A P); pre/post/omega: the sweeps of
-    every level's cycle; smoother: None (damped Jacobi) or a function making a set-up PETSc PC on an operator
-    (:func:`smoother_factory`); transfer: a preset GridTransfer of the network's grid (the caller keeps it; only one
+    every level's cycle; kcycle: two flexible CG steps per coarse level instead of one cycle (``MultilevelCycle``);
+    smoother: None (damped Jacobi) or a function making a set-up PETSc PC on an operator (:func:`smoother_factory`); transfer: a preset GridTransfer of the network's grid (the caller keeps it; only one
     level then), else a NaturalGridTransfer is built and owned here; fine_rows: the natural grid index of each of this
     rank's rows of A (-1 off the grid, e.g. a finite-element space's Dirichlet rows), from a preset transfer's
     ``natural_rows``, for an operator in neither natural nor DMDA order.
@@ -39,7 +40,7 @@ class GridLevels:
 
     def __init__(self, A, shapes, *, interpolation_kind: str = "linear", coarse_operator: str = "aggregation",
                  pre: int = 0, post: int = 0, omega: float = 0.67, smoother=None, dmda=None,
-                 transfer: GridTransfer | None = None, fine_rows=None):
+                 transfer: GridTransfer | None = None, fine_rows=None, kcycle: bool = False):
         self.shapes = [tuple(int(n) for n in s) for s in shapes]
         if transfer is not None and len(self.shapes) > 1:
             raise SolverConfigError("a preset grid transfer maps to one grid only: build its levels into it")
@@ -59,7 +60,7 @@ class GridLevels:
                     Q.append(petsc_interpolation(interpolation(fine, "constant", coarse), template, rows))
                 template.destroy()
                 template = P[-1].createVecRight()
-            self.cycle = MultilevelCycle(A, P, pre, post, omega, Q, smoother)  # owns P and Q from here on
+            self.cycle = MultilevelCycle(A, P, pre, post, omega, Q, smoother, kcycle)  # owns P and Q from here on
             if transfer is None:
                 self.transfer = NaturalGridTransfer(template, self.shapes[-1],
                                                     dmda=dmda if len(self.shapes) == 1 else None)
@@ -144,8 +145,10 @@ def _natural_rows(dmda, template):
     return dmda.getAO().petsc2app(np.arange(r0, r1, dtype=PETSc.IntType))
 
 
-def check_level_options(interpolation_kind: str, coarse_operator: str, smoother: str) -> None:
+def check_level_options(interpolation_kind: str, coarse_operator: str, smoother: str, cycle_type: str = "v") -> None:
     """Raise SolverConfigError for a value no level can be built with."""
+    if cycle_type not in CYCLE_TYPES:
+        raise SolverConfigError(f"-accel_cycle_type {cycle_type!r}: valid are {', '.join(CYCLE_TYPES)}")
     if interpolation_kind not in INTERPOLATIONS:
         raise SolverConfigError(f"-accel_interpolation {interpolation_kind!r}: valid are {', '.join(INTERPOLATIONS)}")
     if coarse_operator not in COARSE_OPERATORS:

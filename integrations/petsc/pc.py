@@ -45,6 +45,7 @@ class NeuralPCOptions:
     cycle_pre: int = -1
     cycle_post: int = -1
     cycle_omega: float = -1.0
+    cycle_type: str = "v"
     smoother: str = "jacobi"
     levels: int = -1
     interpolation: str = ""
@@ -100,6 +101,9 @@ class NeuralPC:
     ``-accel_cycle_pre N``, ``-accel_cycle_post N``, ``-accel_cycle_omega W``
                                  sweeps around the network and their weight (default: as trained, from the model's
                                  metadata; 0 and 0 give plain DCDM)
+    ``-accel_cycle_type T``      ``v`` (default): one cycle per level; ``k``: every level below the fine one runs
+                                 two flexible CG steps preconditioned by its own cycle (a K-cycle: fewer iterations
+                                 on deep aggregation hierarchies, e.g. 2D obstacles at 512^2, for more work per apply)
     ``-accel_smoother NAME``     the sweeps around the network: ``jacobi`` (default: damped Jacobi with the cycle's
                                  omega, as trained; iteration counts independent of the number of ranks) or a PETSc PC
                                  type from ``sor``, ``icc``, ``ilu``, ``bjacobi``, ``asm`` applied as Richardson sweeps
@@ -251,7 +255,8 @@ class NeuralPC:
             shapes = " -> ".join("x".join(map(str, s)) for s in self.grid_levels.shapes)
             viewer.printfASCII(f"  grids {shapes}, transfer {type(self.grid_levels.transfer).__name__}\n")
             c = self.grid_levels.cycle
-            viewer.printfASCII(f"  {o.smoother} sweeps pre {c.pre} post {c.post} omega {c.omega}\n")
+            viewer.printfASCII(f"  {o.smoother} sweeps pre {c.pre} post {c.post} omega {c.omega}, "
+                               f"{'K' if c.kcycle else 'V'}-cycle\n")
         viewer.printfASCII(f"  set-ups: {self.setups['initialize']} initialize, {self.setups['update']} update\n")
         if self.applies:
             viewer.printfASCII(f"  {self.applies} applies, {1e3 * self.apply_time / self.applies:.2f} ms each\n")
@@ -323,7 +328,7 @@ class NeuralPC:
                 A, shapes, interpolation_kind=o.interpolation or info.cycle.interpolation,
                 coarse_operator=o.coarse_operator, pre=pre, post=post, omega=omega,
                 smoother=smoother_factory(o.smoother, prefix + "accel_smooth_"), dmda=dmda,
-                transfer=self.transfer if len(shapes) == 1 else None, fine_rows=rows)
+                transfer=self.transfer if len(shapes) == 1 else None, fine_rows=rows, kcycle=o.cycle_type == "k")
         self._set_up_network()
 
     def _update(self, pc, A) -> bool:
@@ -383,7 +388,8 @@ class NeuralPC:
         if o.fallback != "none":
             _check_pc_type(o.fallback)
         if info.layout == "grid":
-            check_level_options(o.interpolation or info.cycle.interpolation, o.coarse_operator, o.smoother)
+            check_level_options(o.interpolation or info.cycle.interpolation, o.coarse_operator, o.smoother,
+                                o.cycle_type)
             pre, post, _ = self._cycle_settings(o, info)
             if pre + post < info.cycle.min_sweeps:
                 raise SolverConfigError(

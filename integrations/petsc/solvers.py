@@ -45,6 +45,9 @@ CONFIGS: dict[str, dict] = {
     "fcg8+neural": {**FCG2, "ksp_fcg_mmax": 8, **NEURAL},
     # one symmetric SOR sweep before and after the network instead of two Jacobi sweeps each
     "fcg2+neural-sor": {**FCG2, **NEURAL, "accel_smoother": "sor", "accel_cycle_pre": 1, "accel_cycle_post": 1},
+    # the K-cycle: each coarse level two flexible CG steps with its own cycle; one SOR sweep after each correction
+    "fcg2+neural-k": {**FCG2, **NEURAL, "accel_smoother": "sor", "accel_cycle_pre": 0, "accel_cycle_post": 1,
+                      "accel_cycle_type": "k"},
     "fgmres+neural": {"ksp_type": "fgmres", "ksp_gmres_restart": 30, "ksp_norm_type": "unpreconditioned", **NEURAL},
     # ablations: the same cycle and Krylov method with the network replaced by a classical part
     "fcg2+twogrid-exact": {**FCG2, **NEURAL, "accel_plugin": "twogrid-exact"},
