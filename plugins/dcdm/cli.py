@@ -65,6 +65,9 @@ def add_train_command(train):
     p.add_argument("--loss", choices=("residual", "energy"), default="residual",
                    help="residual: the DCDM paper's residual 2-norm after a line search; energy: the A-norm error "
                         "(exact solutions from one sparse LU; needed for Neumann-dominated operators)")
+    p.add_argument("--unroll", type=positive_int, default=1,
+                   help="with --loss energy: the loss after this many cycles of a steepest-descent iteration, so the "
+                        "network also trains on the residuals its own corrections leave (default 1: one cycle)")
     p.add_argument("--interpolation", choices=("linear", "constant"), default=None,
                    help="grid transfer the PC's hierarchy should use with this model, stored in its metadata "
                         "(default: none stored, the PC uses linear)")
@@ -82,7 +85,8 @@ def recipe_command(args, grid, out) -> str:
              "width": args.width, "depth": args.depth, "coarse-blocks": args.coarse_blocks,
              "fine-pool": args.fine_pool, "steps": args.steps,
              "batch": args.batch, "lr": args.lr, "ritz": args.ritz, "samples": args.samples, "pre": args.pre,
-             "post": args.post, "omega": args.omega, "loss": args.loss, "threads": args.threads, "seed": args.seed}
+             "post": args.post, "omega": args.omega, "loss": args.loss, "unroll": args.unroll, "threads": args.threads,
+             "seed": args.seed}
     parts = ["accel train dcdm"] + [f"--{k} {shlex.quote(str(v))}" for k, v in flags.items()]
     if args.diagonal_input:
         parts.append("--diagonal-input")
@@ -103,6 +107,8 @@ def run_train(args) -> int:
     refuse_existing(args.out, force=args.force)
     if args.matrices and args.problem:
         parser.error("--problem and --matrices exclude each other: train on a named problem or on your matrices")
+    if args.unroll > 1 and args.loss != "energy":
+        parser.error("--unroll needs --loss energy (the unrolled loss is the energy error after the cycles)")
     operators = None
     if args.matrices:
         if args.grid is None:

@@ -31,7 +31,7 @@ def export(net, path: Path, problem: str, train_grid, cycle: dict, recipe: str, 
         grid_multiple=net.grid_multiple, min_grid=2 * net.grid_multiple, train_grid=tuple(train_grid),
         recipe=recipe, accel_version=__version__,
         settings={"cycle": cycle, "width": net.width, "fine_pool": net.fine_pool, "depth": net.depth,
-                  "network": type(net).__name__,
+                  "network": type(net).__name__, "conditioning": getattr(net, "conditioning", "concat"),
                   "inputs": list(getattr(net, "input_names", ["residual", "diagonal"][: net.in_channels]))})
     modelmeta.write(tmp, meta)
     tmp.replace(path)  # write-then-rename: an interrupted export never leaves a half-written model behind

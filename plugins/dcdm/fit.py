@@ -26,7 +26,7 @@ def settings_from_args(args, grid) -> dict:
             "steps": args.steps, "lr": args.lr, "pre": args.pre, "post": args.post, "omega": args.omega,
             "seed": args.seed, "threads": args.threads, "diagonal_input": args.diagonal_input,
             "coefficient_input": args.coefficient_input, "loss": args.loss,
-            "members": args.members}
+            "members": args.members, "unroll": args.unroll}
 
 
 def fit(operators, out, *, recipe: str | None = None, force: bool = False, interpolation: str | None = None,
