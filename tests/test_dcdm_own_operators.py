@@ -281,3 +281,34 @@ def test_coefficient_channels_on_a_dolfinx_box_mesh_follow_new_values(tmp_path):
     finally:
         problem.solver.destroy()
         ref.solver.destroy()
+
+
+TWO_RANK_COUPLINGS = """
+import sys
+import numpy as np
+from petsc4py import PETSc
+sys.path.insert(0, "tests")
+from test_dcdm_own_operators import layered_diffusion
+from accel.integrations.petsc.levels import GridLevels
+from accel.plugins.dcdm import problems
+
+shape, coarse = (8, 6, 10), (4, 3, 5)
+result = {}
+for name, comm in (("split", PETSc.COMM_WORLD), ("one", PETSc.COMM_SELF)):
+    A = problems.to_petsc(layered_diffusion(shape, 1), comm=comm)
+    levels = GridLevels(A, [shape, coarse], coarse_operator="galerkin")
+    result[name] = levels.network_couplings()
+    levels.destroy()
+    A.destroy()
+if PETSc.COMM_WORLD.getRank() == 0:
+    print("MAXDIFF", np.abs(result["split"] - result["one"]).max(), "MAX", np.abs(result["one"]).max())
+else:
+    assert result["split"] is None
+"""
+
+
+def test_couplings_on_two_ranks_equal_one_rank(run_mpi):
+    res = run_mpi(2, ["-c", TWO_RANK_COUPLINGS], timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    diff, top = (float(w) for w in res.stdout.split("MAXDIFF")[1].split()[::2][:2])
+    assert diff < 1e-12 * top and top > 1
