@@ -21,6 +21,7 @@ CONFIGS = {
     "cg+fsai2-native": {**UNPREC, "pc_type": "none"},
     "cg+gnn2-native": {**UNPREC, "pc_type": "none"},
     "cg+gnn-native": {**UNPREC, "pc_type": "none"},
+    "cg+fsai-native": {**UNPREC, "pc_type": "none"},
     "gamg": {**UNPREC, "pc_type": "gamg"},  # PETSc's default smoother: Chebyshev/Jacobi
     "gamg+gnn": {**UNPREC, "pc_type": "gamg", **SMOOTHER, "mg_levels_accel_plugin": "gnn"},
     "gamg+fsai": {**UNPREC, "pc_type": "gamg", **SMOOTHER, "mg_levels_accel_plugin": "fsai"},
@@ -28,6 +29,9 @@ CONFIGS = {
     "gamg+gnn-native": {**UNPREC, "pc_type": "gamg"},
     "gamg+gnn-native-fine": {**UNPREC, "pc_type": "gamg"},
     "gamg+gnn-native-fine-cheb": {**UNPREC, "pc_type": "gamg"},
+    "gamg+fsai-native-fine-cheb": {**UNPREC, "pc_type": "gamg"},
+    "gamg+gnn2-native-fine": {**UNPREC, "pc_type": "gamg"},
+    "gamg+fsai2-native-fine": {**UNPREC, "pc_type": "gamg"},
     "gamg+jacobi": {**UNPREC, "pc_type": "gamg", "mg_levels_pc_type": "jacobi"},
     "gamg+sor": {**UNPREC, "pc_type": "gamg", "mg_levels_pc_type": "sor"},
     "gamg+icc": {**UNPREC, "pc_type": "gamg", "mg_levels_pc_type": "icc"},
@@ -42,12 +46,19 @@ CONFIGS = {
 # row -> (class, its arguments); "model2" stands for the tril(A^2) model
 NATIVE = {
     "cg+gnn-native": ("factor", {"plugin": "gnn"}),
+    "cg+fsai-native": ("factor", {"plugin": "fsai"}),
     "cg+fsai2-native": ("factor", {"plugin": "fsai", "extra": {"gnn_pattern": "a2"}}),
     "cg+gnn2-native": ("factor", {"plugin": "gnn", "model": "model2"}),
     "gamg+fsai-native": ("smoothers", {"plugin": "fsai"}),
     "gamg+gnn-native": ("smoothers", {"plugin": "gnn"}),
     "gamg+gnn-native-fine": ("smoothers", {"plugin": "gnn", "learned_levels": 1, "coarse": "fsai"}),
     "gamg+gnn-native-fine-cheb": ("smoothers", {"plugin": "gnn", "learned_levels": 1, "coarse": "keep"}),
+    "gamg+fsai-native-fine-cheb": ("smoothers", {"plugin": "fsai", "learned_levels": 1, "coarse": "keep"}),
+    # the tril(A^2) factor on the finest level, classical FSAI on tril(A) below
+    "gamg+gnn2-native-fine": ("smoothers", {"plugin": "gnn", "model": "model2", "learned_levels": 1,
+                                            "coarse": "fsai"}),
+    "gamg+fsai2-native-fine": ("smoothers", {"plugin": "fsai", "learned_levels": 1, "coarse": "fsai",
+                                             "fine_extra": {"gnn_pattern": "a2"}}),
 }
 
 

@@ -1,4 +1,4 @@
-"""CG iterations of several gnn models against classical FSAI (the same factor structure) and ICC on held-out
+"""CG iterations of several gnn models against classical FSAI (the same factor structure, on tril(A) and on tril(A^2); a model's pattern is in its metadata) and ICC on held-out
 members of the training families (seed 11; training used seeds 0-5): the loss study and the cross-family check.
 
     .venv/bin/python benchmarks/gnn_models.py out/gnn-train/gnn-b.onnx out/gnn-train/gnn-d.onnx ...
@@ -26,11 +26,11 @@ def main(argv=None) -> int:
     from accel.plugins.gnn.problems import diffusion
     from gnn_common import run
 
-    print("| problem | unknowns | ICC | FSAI | " + " | ".join(Path(m).stem for m in models) + " |")
-    print("|---|---|---|---|" + "---|" * len(models))
+    print("| problem | unknowns | ICC | FSAI tril(A) | FSAI tril(A^2) | " + " | ".join(Path(m).stem for m in models) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(models))
     for family, h, contrast in CASES:
         p = diffusion(family, h, contrast, seed=11)
-        its = [run(p.A, p.b, name).iterations for name in ("cg+icc", "cg+fsai")]
+        its = [run(p.A, p.b, name).iterations for name in ("cg+icc", "cg+fsai", "cg+fsai2")]
         its += [run(p.A, p.b, "cg+gnn", model=m).iterations for m in models]
         print(f"| {family} contrast {contrast:g} | {p.A.getSize()[0]} | " + " | ".join(map(str, its)) + " |",
               flush=True)

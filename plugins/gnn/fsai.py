@@ -73,3 +73,63 @@ def _fsai_rows(which, neighbours, lower, indptr, indices, values, out):  # pragm
         scale = 1.0 / np.sqrt(g[s - 1])
         for a in range(s):
             out[i, slots[a]] = g[a] * scale
+
+
+def square_rows(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray):
+    """CSR of the pattern of A^2 (columns sorted) with A's value on A's entries and 0 on the fill-in, from A's CSR
+    in local numbering (rows outside the block contribute nothing: exact for rows whose neighbours are inside)."""
+    n = len(indptr) - 1
+    counts = np.zeros(n + 1, np.int64)
+    _square_count(indptr, indices, counts)
+    out_ptr = np.cumsum(counts)
+    out_idx = np.empty(out_ptr[-1], np.int64)
+    out_val = np.empty(out_ptr[-1], np.float64)
+    _square_fill(indptr, indices, values, out_ptr, out_idx, out_val)
+    return out_ptr, out_idx, out_val
+
+
+@njit(cache=True, nogil=True)
+def _square_count(indptr, indices, counts):  # pragma: no cover - compiled
+    n = len(indptr) - 1
+    mark = np.full(n, -1, np.int64)
+    for i in range(n):
+        c = 0
+        for e in range(indptr[i], indptr[i + 1]):
+            u = indices[e]
+            for f in range(indptr[u], indptr[u + 1]):
+                w = indices[f]
+                if mark[w] != i:
+                    mark[w] = i
+                    c += 1
+        counts[i + 1] = c
+
+
+@njit(cache=True, nogil=True)
+def _square_fill(indptr, indices, values, out_ptr, out_idx, out_val):  # pragma: no cover - compiled
+    n = len(indptr) - 1
+    mark = np.full(n, -1, np.int64)
+    value = np.zeros(n)
+    for i in range(n):
+        start = out_ptr[i]
+        c = start
+        for e in range(indptr[i], indptr[i + 1]):
+            u = indices[e]
+            for f in range(indptr[u], indptr[u + 1]):
+                w = indices[f]
+                if mark[w] != i:
+                    mark[w] = i
+                    out_idx[c] = w
+                    c += 1
+        for k in range(start + 1, c):  # insertion sort: rows are short and arrive nearly sorted
+            w = out_idx[k]
+            m = k - 1
+            while m >= start and out_idx[m] > w:
+                out_idx[m + 1] = out_idx[m]
+                m -= 1
+            out_idx[m + 1] = w
+        for e in range(indptr[i], indptr[i + 1]):
+            value[indices[e]] = values[e]
+        for k in range(start, c):
+            out_val[k] = value[out_idx[k]]
+        for e in range(indptr[i], indptr[i + 1]):
+            value[indices[e]] = 0.0

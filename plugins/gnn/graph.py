@@ -168,22 +168,13 @@ def padded_graph(block: Block, diag: np.ndarray | None = None, pattern: str = "a
 
 
 def _square_pattern(n: int, indptr: np.ndarray, indices: np.ndarray, values: np.ndarray):
-    """(rows, columns, values) of the pattern of A^2 in row-major order, with A's scaled value on A's entries and
-    0 on the fill-in (found by a sorted search of the row-major keys)."""
-    import scipy.sparse as sp
+    """(rows, columns, values) of the pattern of A^2 in row-major order (columns ascending within a row), with A's
+    scaled value on A's entries and 0 on the fill-in."""
+    from .fsai import square_rows
 
-    ones = sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=(n, n))
-    square = (ones @ ones).tocsr()
-    square.sort_indices()
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(square.indptr))
-    cols = square.indices.astype(np.int64)
-    keys = rows * n + cols
-    a_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
-    a_keys = a_rows * n + indices  # row-major and sorted: rows ascending, columns ascending within a row
-    where = np.minimum(np.searchsorted(a_keys, keys), max(len(a_keys) - 1, 0))
-    found = a_keys[where] == keys if len(a_keys) else np.zeros(len(keys), bool)
-    vals = np.where(found, values[where] if len(values) else 0.0, 0.0)
-    return rows, cols, vals
+    sq_indptr, sq_indices, sq_values = square_rows(indptr, np.ascontiguousarray(indices, np.int64),
+                                                   np.ascontiguousarray(values, np.float64))
+    return np.repeat(np.arange(n, dtype=np.int64), np.diff(sq_indptr)), sq_indices, sq_values
 
 
 def check_symmetric(block: Block, owned: np.ndarray, rtol: float = 1e-10) -> None:

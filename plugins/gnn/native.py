@@ -118,10 +118,13 @@ class NativeSmoothers:
     below get the classical FSAI factor (``coarse="fsai"``) or keep the smoother they have (``coarse="keep"``,
     e.g. GAMG's Chebyshev/Jacobi). None: every level but the coarse solve gets ``plugin``. The smoothers' KSPs
     (Chebyshev by default) are kept; their eigenvalue estimates are redone for the new operator.
+    ``extra``: component options on every level; ``fine_extra``: more on the ``learned_levels`` finest levels
+    (e.g. ``{"gnn_pattern": "a2"}`` for classical FSAI on tril(A^2) there).
     ``breakdown``: set-up seconds per level (``level{l}``) and in all (``total``)."""
 
     def __init__(self, ksp, plugin: str = "gnn", learned_levels: int | None = None, coarse: str = "fsai",
-                 model: str | None = None, apply: str = "composite", extra: dict | None = None):
+                 model: str | None = None, apply: str = "composite", extra: dict | None = None,
+                 fine_extra: dict | None = None):
         if coarse not in ("fsai", "keep"):
             raise SolverConfigError(f"coarse {coarse!r} is not one of fsai, keep")
         pc = ksp.getPC()
@@ -133,13 +136,15 @@ class NativeSmoothers:
         levels = pc.getMGLevels()
         for level in range(levels - 1, 0, -1):  # finest first; level 0 is the coarse solve
             from_top = levels - 1 - level
-            kind = plugin if learned_levels is None or from_top < learned_levels else coarse
+            fine = learned_levels is None or from_top < learned_levels
+            kind = plugin if fine else coarse
             if kind == "keep":
                 continue
             t0 = time.perf_counter()
             smoother = pc.getMGSmoother(level)
             A_level = smoother.getOperators()[0]
-            component = build_component(kind, A_level, model if kind == "gnn" else None, extra=extra)
+            options = {**(extra or {}), **(fine_extra or {})} if fine else extra
+            component = build_component(kind, A_level, model if kind == "gnn" and fine else None, extra=options)
             M = factor_operator(component.G, component.Gt, apply)
             smoother.setOperators(A_level, M)
             smoother.getPC().setType("mat")
