@@ -35,9 +35,10 @@ def run(args) -> int:
     opts = json.loads(args.sampler_options) if args.sampler_options else {}
     bc_weight = args.bc_weight if args.bc_weight == "auto" else float(args.bc_weight)
     knobs = dict(lr=args.lr, lr_final=args.lr_final, schedule=args.schedule, resample=args.resample,
-                 resample_every=args.resample_every, moment_weight=args.moment_weight,
-                 boundary=args.boundary, bc_weight=bc_weight, lbfgs_steps=args.lbfgs_steps, width=args.width,
-                 depth=args.depth)
+                 resample_every=args.resample_every or None, moment_weight=args.moment_weight,
+                 boundary=args.boundary, bc_weight=bc_weight, lbfgs_steps=args.lbfgs_steps,
+                 lbfgs_points=args.lbfgs_points, lbfgs_rounds=args.lbfgs_rounds, lbfgs_uniform=args.lbfgs_uniform,
+                 weak_weight=args.weak_weight, weak_modes=args.weak_modes, width=args.width, depth=args.depth)
     for points in [int(p) for p in args.points.split(",")]:
         for seed in [int(s) for s in args.seeds.split(",")]:
             for sampler in args.samplers.split(","):
@@ -48,7 +49,8 @@ def run(args) -> int:
                 cfg = TrainConfig(problem=args.problem, sampler=sampler, points=points, steps=args.steps,
                                   stages=args.stages, seed=seed, sampler_options=opts.get(sampler, {}),
                                   eval_points=args.eval_points, **knobs)
-                res = Trainer(cfg).run()
+                trainer = Trainer(cfg)
+                res = trainer.run()
                 if args.save_models and seed == 0:
                     from accel.plugins.aas.export import export_onnx
 
@@ -57,8 +59,8 @@ def run(args) -> int:
                                 res.problem, recipe=recipe, settings={"sampler": sampler, "metrics": res.metrics})
                 curve = [[h["wall_s"], h["step"], h["rel_l2"], h["peak_rel_l2"], h["background_rel_l2"]]
                          for h in res.history if "rel_l2" in h]
-                row.update(metrics=res.metrics, curve=curve, sampler_options=opts.get(sampler, {}), **knobs,
-                           load=os.getloadavg()[0])
+                row.update(metrics=res.metrics, curve=curve, sampler_options=opts.get(sampler, {}),
+                           **dict(knobs, resample_every=trainer.resample_every), load=os.getloadavg()[0])
                 with open(out, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
                 m = res.metrics
@@ -127,10 +129,17 @@ def main(argv=None) -> int:
     p.add_argument("--lr-final", type=float, default=1e-5)
     p.add_argument("--schedule", default="cosine", choices=["cosine", "exp", "constant"])
     p.add_argument("--resample", default="step", choices=["step", "stage"])
-    p.add_argument("--resample-every", type=int, default=1, help="steps sharing one set of points")
+    p.add_argument("--resample-every", type=int, default=0,
+                   help="steps sharing one set of points (0: each sampler's own default: uniform and RAR-D 1, RAD and "
+                        "AAS 50)")
     p.add_argument("--boundary", default="hard", choices=["hard", "soft"])
     p.add_argument("--bc-weight", default="1", help="soft boundary weight or 'auto'")
-    p.add_argument("--lbfgs-steps", type=int, default=0)
+    p.add_argument("--lbfgs-steps", type=int, default=0, help="L-BFGS iterations after Adam (all rounds)")
+    p.add_argument("--lbfgs-points", type=int, default=0, help="points per L-BFGS round (0: --points)")
+    p.add_argument("--lbfgs-rounds", type=int, default=1, help="L-BFGS rounds, each on a fresh set")
+    p.add_argument("--lbfgs-uniform", type=float, default=0.5, help="uniform share of an L-BFGS set")
+    p.add_argument("--weak-weight", type=float, default=0.0, help="weight of the weak (H^-1) term (TrainConfig)")
+    p.add_argument("--weak-modes", type=int, default=16, help="sine modes per axis of the weak term")
     p.add_argument("--moment-weight", type=float, default=0.0, help="residual-moment penalty (TrainConfig)")
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--depth", type=int, default=4)

@@ -156,3 +156,31 @@ def test_third_party_sampler_registers_through_the_entry_point(tmp_path, monkeyp
     finally:
         monkeypatch.undo()
         reset_registry()
+
+
+def test_weighted_rad_weights_undo_its_density():
+    """RAD with weighted=True: loss weight x density is the same at every point (U/q importance weights, mean 1)."""
+    prob = get_problem("peak2d")
+    s = build_sampler("rad", prob, seed=0, weighted=True)
+    s.plan(500, 2)
+    s.refresh(lambda x: np.exp(-50 * ((x - 0.5) ** 2).sum(1)), None)
+    x = s.sample(500)
+    w, q = s.loss_weights(x), s.density(x)
+    assert w.mean() == pytest.approx(1.0) and w.max() / w.min() > 3  # they differ
+    assert np.allclose(w * q, (w * q).mean(), rtol=1e-6)
+    assert build_sampler("rad", prob, seed=0).loss_weights(x) is None  # DeepXDE's RAD: the plain mean
+
+
+def test_rar_d_with_refreshed_uniform_part_keeps_the_added_points():
+    prob = get_problem("peak2d")
+    s = build_sampler("rar-d", prob, seed=0, refresh_uniform=True)
+    s.plan(100, 3)
+    first = s.sample(100)
+    assert len(first) == 100 and s.n_uniform == 50  # two copies of the 50-point uniform half (no points added yet)
+    s.refresh(lambda x: np.exp(-50 * ((x - 0.5) ** 2).sum(1)), first)
+    second, third = s.sample(1000), s.sample(1000)
+    added = s.points[s.n_uniform:]
+    assert len(added) == 25
+    # the added points are kept (in the budget's proportion), the uniform part is new at every call
+    assert np.isin(added[:, 0], second[:, 0]).all() and np.isin(added[:, 0], third[:, 0]).all()
+    assert len(second) == 13 * 75 and not np.isin(second[:650, 0], third[:, 0]).any()

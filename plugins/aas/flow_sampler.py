@@ -125,6 +125,9 @@ class AASSampler(Sampler):
         w = (1.0 / self.domain.volume / self.mixture_density(x)) ** self.is_power
         return w / w.mean()
 
+    def density(self, x: np.ndarray) -> np.ndarray:
+        return self.mixture_density(x)
+
     def sample_flow(self, n: int, max_rounds: int = 20) -> np.ndarray:
         """n flow points inside the domain; those outside are rejected (counted in ``rejected``)."""
         import torch

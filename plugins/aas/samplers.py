@@ -55,6 +55,11 @@ class Sampler:
         """Optional per-point weights of the PINN loss for the points just sampled (None: plain mean)."""
         return None
 
+    def density(self, x: np.ndarray):
+        """The density the sampler draws from, at x, where known (None: unknown; the L-BFGS polish then takes the
+        plain mean over its points)."""
+        return None
+
     def state(self) -> dict:
         return {"sampler": self.name, "rejected": self.rejected, "proposed": self.proposed}
 
@@ -76,6 +81,9 @@ class UniformSampler(Sampler):
             self._fixed = self.domain.uniform(self.n or n, self.rng)
         return self._fixed
 
+    def density(self, x):
+        return np.full(len(x), 1.0 / self.domain.volume)
+
 
 def _residual_density(r: np.ndarray, k: float, c: float) -> np.ndarray:
     """DeepXDE's RAD/RAR-D distribution p ∝ |r|^k / mean|r|^k + c, normalised to sum 1."""
@@ -90,15 +98,24 @@ def _residual_density(r: np.ndarray, k: float, c: float) -> np.ndarray:
 
 class RADSampler(Sampler):
     """Residual-based adaptive distribution (Wu et al. 2023, DeepXDE): redraw all points from p ∝ |r|^k/E|r|^k + c
-    over ``candidates`` x the planned budget of uniform candidates (a pool larger than the candidates repeats them)."""
+    over ``candidates`` x the planned budget of uniform candidates (a pool larger than the candidates repeats them).
+
+    ``weighted=True`` weighs each point's squared residual in the PINN loss by U/q = (1 + c) / (|r|^k/E|r|^k + c)
+    (q: the density the points come from), so that the loss estimates the domain mean of r^2 as AAS's does; DeepXDE's
+    RAD takes the plain mean over its points (``weighted=False``), which biases the objective toward the peak and
+    lets the flat background drift (measured, docs/benchmarks/aas.md)."""
 
     name = "rad"
     resample_every = 50  # like AAS: a set reused for 50 steps learns the feature (measured, docs/benchmarks/aas.md)
 
-    def __init__(self, domain, seed=0, k: float = 1.0, c: float = 1.0, candidates: int = 10):
+    def __init__(self, domain, seed=0, k: float = 1.0, c: float = 1.0, candidates: int = 10, weighted: bool = False):
         super().__init__(domain, seed)
-        self.k, self.c, self.candidates = k, c, candidates
+        if weighted and not c > 0:
+            raise SamplerError(f"rad: weighted=True needs c > 0 (the weights are (1 + c) / (|r|^k/E|r|^k + c)), got {c}")
+        self.k, self.c, self.candidates, self.weighted = k, c, candidates, bool(weighted)
         self._residual = None
+        self._mean = None  # E|r|^k over the last candidates
+        self._last = None  # (points, their loss weights) of the last draw
 
     def refresh(self, residual, points):
         self._residual = residual
@@ -107,24 +124,57 @@ class RADSampler(Sampler):
         if self._residual is None:
             return self.domain.uniform(n, self.rng)
         cand = self.domain.uniform(self.candidates * (self.n or n), self.rng)
-        p = _residual_density(self._residual(cand), self.k, self.c)
-        return cand[self.rng.choice(len(cand), size=n, replace=n > len(cand), p=p)]
+        r = self._residual(cand)
+        rk = np.abs(r) ** self.k
+        self._mean = float(rk.mean())
+        p = _residual_density(r, self.k, self.c)
+        idx = self.rng.choice(len(cand), size=n, replace=n > len(cand), p=p)
+        x = cand[idx]
+        self._last = (x, self._weights_from(rk[idx]))
+        return x
+
+    def _weights_from(self, rk):
+        mean = self._mean if self._mean and np.isfinite(self._mean) else 1.0
+        w = (1 + self.c) / (rk / mean + self.c)
+        return w / w.mean()
+
+    def density(self, x):
+        """The density the last draw came from, (|r|^k/E|r|^k + c) / (1 + c) / |Omega| (uniform before any)."""
+        u = np.full(len(x), 1.0 / self.domain.volume)
+        if self._residual is None or self._mean is None:
+            return u
+        rk = np.abs(self._residual(x)) ** self.k
+        return u * (rk / (self._mean or 1.0) + self.c) / (1 + self.c)
+
+    def loss_weights(self, x):
+        if not self.weighted or self._residual is None or self._mean is None:
+            return None
+        if self._last is not None and x is self._last[0]:
+            return self._last[1]
+        return self._weights_from(np.abs(self._residual(x)) ** self.k)
 
 
 class RARDSampler(Sampler):
     """Residual-based adaptive refinement with distribution (RAR-D, DeepXDE): start from half the budget of uniform
     points and, at every stage, add points drawn from p ∝ |r|^k/E|r|^k + c over dense candidates until the budget
-    is reached; points are never removed."""
+    is reached; points are never removed.
+
+    ``refresh_uniform=True`` redraws the uniform part at every ``sample`` call (the trainer then serves fresh uniform
+    points every step, mixed with the added points in the budget's proportions); with the fixed set (DeepXDE's
+    RAR-D, ``False``) Adam overfits its few peak points and the background diverges (measured,
+    docs/benchmarks/aas.md)."""
 
     name = "rar-d"
 
     def __init__(self, domain, seed=0, k: float = 2.0, c: float = 0.0, initial_fraction: float = 0.5,
-                 candidates: int = 10):
+                 candidates: int = 10, refresh_uniform: bool = False):
         super().__init__(domain, seed)
         if not 0 < initial_fraction <= 1:
             raise SamplerError(f"initial_fraction must be in (0, 1], got {initial_fraction}")
         self.k, self.c, self.initial_fraction, self.candidates = k, c, initial_fraction, candidates
+        self.refresh_uniform = bool(refresh_uniform)
         self.points = None
+        self.n_uniform = 0  # the uniform part of the set (its first rows)
         self._pending = None
 
     def refresh(self, residual, points):
@@ -140,8 +190,14 @@ class RARDSampler(Sampler):
 
     def sample(self, n):
         if self.points is None:
-            self.points = self.domain.uniform(max(1, int(self.initial_fraction * (self.n or n))), self.rng)
+            self.n_uniform = max(1, int(self.initial_fraction * (self.n or n)))
+            self.points = self.domain.uniform(self.n_uniform, self.rng)
         elif self._pending is not None:
             self.points = np.concatenate([self.points, self._pending])
             self._pending = None
-        return self.points
+        if not self.refresh_uniform:
+            return self.points
+        # as many copies of the set as the pool holds, each with its own fresh uniform part
+        reps = max(1, n // len(self.points))
+        added = self.points[self.n_uniform:]
+        return np.concatenate([self.domain.uniform(reps * self.n_uniform, self.rng)] + [added] * reps)

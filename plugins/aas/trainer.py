@@ -50,7 +50,10 @@ class TrainConfig:
     boundary: str = "hard"  # hard: u = d(x) NN(x) | soft: boundary loss term weighted by bc_weight
     bc_weight: float | str = 1.0  # soft only; "auto": gradient-norm balancing, updated every log_every steps
     bc_points: int = 0  # soft only: boundary points per step (0: points // 5)
-    lbfgs_steps: int = 0  # L-BFGS function evaluations after Adam, on `points` points of the last stage's pool
+    lbfgs_steps: int = 0  # L-BFGS iterations after Adam, split over lbfgs_rounds (0: no polish)
+    lbfgs_points: int = 0  # points of each L-BFGS round's set (0: `points`)
+    lbfgs_rounds: int = 1  # L-BFGS rounds, each on a freshly drawn set
+    lbfgs_uniform: float = 0.5  # share of fresh uniform points in an L-BFGS set; the rest from the sampler
     width: int = 64
     depth: int = 4
     fourier: int = 0  # random Fourier input features (0: plain tanh MLP on the coordinates)
@@ -64,6 +67,14 @@ class TrainConfig:
     # sampler's importance weights). The far field of the residual's monopole is what makes the flat background
     # drift on the peak problem; the mean squared residual barely sees it. 0 = off.
     moment_weight: float = 0.0
+    # weak (H^-1-like) term: the error e = u_NN - u solves Laplace e = R (R: the residual) with e = 0 on the box, so
+    # its projections on the box's first sine modes are e_kl = -R_kl / lambda_kl, with R_kl = the integral of R psi_kl
+    # estimated from the collocation points (with the sampler's importance weights). weak_weight x the domain mean of
+    # (P_K e / max|u|)^2 (modes k, l <= weak_modes) is added to the loss: the plain residual loss weighs every
+    # frequency of R alike, whereas a smooth residual makes a much larger error (measured on the peak problem: the
+    # background residual, not the peak's, makes the background error). 2D boxes only. 0 = off.
+    weak_weight: float = 0.0
+    weak_modes: int = 16
     sampler_options: dict = field(default_factory=dict)
     eval_points: int = 20000  # uniform evaluation points (2D: a grid of about this many)
     log_samples: int = 2000  # sample positions kept per stage in the log (a random subset of the stage's pool)
@@ -189,6 +200,8 @@ class Trainer:
             raise SamplerError(f"boundary must be 'hard' or 'soft', got {c.boundary!r}")
         if c.boundary == "soft" and c.bc_weight != "auto" and not float(c.bc_weight) > 0:
             raise SamplerError(f"bc_weight must be a positive number or 'auto', got {c.bc_weight!r}")
+        if c.weak_weight > 0 and c.residual_floor > 0:
+            raise SamplerError("weak_weight > 0 needs residual_floor = 0 (the weak term inverts the plain residual)")
         torch.manual_seed(c.seed)
         self.model = PINN(self.problem.domain, c.width, c.depth, c.fourier, c.sigma, hard_bc=c.boundary == "hard")
         self.sampler = sampler if sampler is not None else build_sampler(c.sampler, self.problem, c.seed,
@@ -297,12 +310,47 @@ class Trainer:
                 for _ in range(every):
                     yield order[i:i + b]
 
+    def _weak_setup(self):
+        """Per-axis mode numbers and 1 / lambda_kl (physical coordinates) of the box's Dirichlet sine modes."""
+        import torch
+
+        dom, K = self.problem.domain, self.config.weak_modes
+        if dom.dim != 2:
+            raise SamplerError(f"weak_weight > 0 needs a 2D problem (the sine modes grow as K^d); {self.problem.name} "
+                               f"is {dom.dim}D")
+        if K < 1:
+            raise SamplerError(f"weak_modes must be >= 1, got {K}")
+        k = torch.arange(1, K + 1, dtype=torch.float32)
+        a = torch.as_tensor(dom.half_width, dtype=torch.float32)
+        lam = (k[:, None] * math.pi / (2 * a[0])) ** 2 + (k[None, :] * math.pi / (2 * a[1])) ** 2
+        self._weak_k = k * (math.pi / 2)
+        self._weak_inv_lam = 1.0 / lam
+
+    def _weak_loss(self, xb, r, lwb):
+        """Domain mean of (P_K e / max|u|)^2 with e_kl = -R_kl / lambda_kl, R_kl by importance-weighted Monte Carlo."""
+        import torch
+
+        if getattr(self, "_weak_k", None) is None:
+            self._weak_setup()
+        dom = self.problem.domain
+        z = (xb - torch.as_tensor(dom.center, dtype=xb.dtype)) / torch.as_tensor(dom.half_width, dtype=xb.dtype)
+        vol = float(dom.volume)
+        sx = torch.sin((z[:, :1] + 1) * self._weak_k)  # (N, K)
+        sy = torch.sin((z[:, 1:2] + 1) * self._weak_k)
+        wr = r if lwb is None else lwb * r
+        # R_kl / S = vol * mean(w r psi_kl), psi_kl = 2 / sqrt(vol) sin sin (orthonormal on the box)
+        rkl = (2.0 * math.sqrt(vol) / len(r)) * (sx * wr[:, None]).T @ sy
+        scale = self.problem.residual_scale / self.u_ref
+        return ((rkl * self._weak_inv_lam) ** 2).sum() * scale**2 / vol
+
     def _loss(self, xb, fb, wb, lwb, phi=None):
         import torch
 
         c = self.config
         r = self._residual_t(xb, fb, True, wb)
         loss = (r * r).mean() if lwb is None else (lwb * r * r).mean()
+        if c.weak_weight > 0:
+            loss = loss + c.weak_weight * self._weak_loss(xb, r, lwb)
         if c.moment_weight > 0:
             wr = r if lwb is None else lwb * r
             moments = torch.cat([wr.mean().reshape(1), (wr[:, None] * phi).mean(0)])
@@ -394,7 +442,7 @@ class Trainer:
                 log.info("%s/%s stage %d, step %d: rel L2 %.3g, peak %.3g, background %.3g", self.problem.name,
                          c.sampler, stage, step, m["rel_l2"], m["peak_rel_l2"], m["background_rel_l2"])
                 good_state, good_step = copy.deepcopy(self.model.state_dict()), step
-            lbfgs_evals = self._polish(pts, xt, f, w, lw, step, good_state, good_step) if c.lbfgs_steps > 0 else 0
+            lbfgs_evals = self._polish(step, good_state, good_step) if c.lbfgs_steps > 0 else 0
             if lbfgs_evals:
                 m = error_metrics(self.model, self.eval)
                 history.append({"step": step, "stage": c.stages, "lbfgs_evals": lbfgs_evals,
@@ -410,56 +458,80 @@ class Trainer:
             write_logs(result, self.out)
         return result
 
-    def _polish(self, pts, xt, f, w, lw, step, good_state, good_step) -> int:
-        """L-BFGS on `points` points of the last stage's pool (with their loss weights); returns the evaluations used.
-
-        L-BFGS on one fixed set can overfit it (measured in 5D: uniform 0.59 -> 1.32 rel L2), so the loss is also
-        measured on held-out points (the pool's unused points, else fresh uniform ones) and the Adam weights are
-        restored when the held-out loss rises, or on a NaN/inf."""
+    def _polish_set(self, n: int):
+        """n points for L-BFGS: a share ``lbfgs_uniform`` of fresh uniform points, the rest drawn from the sampler;
+        with their source, residual scale and loss weights U / q (q = the set's mixture density) when the sampler
+        weighs its own loss and knows its density (AAS; RAD with weighted=True), else None (the plain mean)."""
         import torch
 
         c = self.config
-        perm = self.rng.permutation(len(pts))
-        idx, rest = torch.as_tensor(perm[: c.points]), torch.as_tensor(perm[c.points: 2 * c.points])
-        xb, fb, wb = xt[idx], f[idx], w[idx]
-        lwb = None if lw is None else lw[idx]
-        if len(rest):
-            held = (xt[rest], f[rest], w[rest], None if lw is None else lw[rest])
-        else:
-            xh = torch.as_tensor(self.problem.domain.uniform(4 * c.points, self.rng), dtype=torch.float32)
-            fh = self._source(xh)
-            held = (xh, fh, self._weights(fh), None)
+        n_u = int(round(c.lbfgs_uniform * n))
+        parts, xs = [self.problem.domain.uniform(n_u, self.rng)], None
+        if n > n_u:
+            xs = self._checked(self.sampler.sample(n - n_u))
+            if len(xs) != n - n_u:  # a fixed set (RAR-D) of another size
+                xs = xs[self.rng.choice(len(xs), n - n_u, replace=len(xs) < n - n_u)]
+            parts.append(xs)
+        x = np.concatenate(parts)
+        lw = None
+        q_s = self.sampler.density(x) if xs is not None and hasattr(self.sampler, "density") else None
+        if q_s is not None and getattr(self.sampler, "loss_weights", lambda x: None)(xs) is not None:
+            u = 1.0 / self.problem.domain.volume
+            lw = u / (c.lbfgs_uniform * u + (1 - c.lbfgs_uniform) * np.asarray(q_s))
+            lw = torch.as_tensor(lw / lw.mean(), dtype=torch.float32)
+        xt = torch.as_tensor(x, dtype=torch.float32)
+        f = self._source(xt)
+        return xt, f, self._weights(f), lw
+
+    def _polish(self, step, good_state, good_step) -> int:
+        """L-BFGS after Adam in ``lbfgs_rounds`` rounds, each on a fresh set of ``lbfgs_points`` points (half uniform,
+        half from the sampler by default: the same recipe for every sampler); returns the evaluations used.
+
+        L-BFGS on one small fixed set overfits it (measured: 1000 points, 5D uniform 0.59 -> 1.32 rel L2), hence the
+        large, redrawn sets; and each round's loss is also measured on a held-out set of the same make-up: when it
+        rises (or turns NaN/inf) the round's starting weights are restored and the polish stops."""
+        import torch
+
+        c = self.config
+        n = c.lbfgs_points or c.points
+        rounds = max(1, c.lbfgs_rounds)
+        per_round = max(1, math.ceil(c.lbfgs_steps / rounds))
         if c.boundary == "soft":
             xbd = torch.as_tensor(self.problem.domain.boundary(c.bc_points or max(2, c.points // 5), self.rng),
                                   dtype=torch.float32)
             gbd = self.problem.exact(xbd).reshape(-1, 1).detach()
-        opt = torch.optim.LBFGS(self.model.parameters(), lr=1.0, max_iter=c.lbfgs_steps, max_eval=c.lbfgs_steps,
-                                history_size=50, tolerance_grad=0.0, tolerance_change=0.0,
-                                line_search_fn="strong_wolfe")
         evals = [0]
+        for rd in range(rounds):
+            xb, fb, wb, lwb = self._polish_set(n)
+            held = self._polish_set(n)
+            opt = torch.optim.LBFGS(self.model.parameters(), lr=1.0, max_iter=per_round,
+                                    max_eval=per_round + per_round // 4, history_size=50, tolerance_grad=0.0,
+                                    tolerance_change=0.0, line_search_fn="strong_wolfe")
 
-        def closure():
-            opt.zero_grad()
-            _, loss = self._loss(xb, fb, wb, lwb)
-            if c.boundary == "soft":
-                loss = loss + self.bc_lambda * (((self.model(xbd) - gbd) / self.u_ref) ** 2).mean()
-            if torch.isfinite(loss):
-                loss.backward()
-            evals[0] += 1
-            return loss
+            def closure():
+                opt.zero_grad()
+                _, loss = self._loss(xb, fb, wb, lwb)
+                if c.boundary == "soft":
+                    loss = loss + self.bc_lambda * (((self.model(xbd) - gbd) / self.u_ref) ** 2).mean()
+                if torch.isfinite(loss):
+                    loss.backward()
+                evals[0] += 1
+                return loss
 
-        def held_out():
-            _, loss = self._loss(*held)
-            return float(loss.detach())
+            def held_out():
+                _, loss = self._loss(*held)
+                return float(loss.detach())
 
-        before = held_out()
-        start = copy.deepcopy(self.model.state_dict())
-        opt.step(closure)
-        after = held_out()
-        if not (math.isfinite(after) and after <= before):
-            log.warning("L-BFGS polish raised the held-out loss (%.3g -> %.3g); the Adam weights were kept", before,
-                        after)
-            self.model.load_state_dict(start)
+            before = held_out()
+            start = copy.deepcopy(self.model.state_dict())
+            opt.step(closure)
+            after = held_out()
+            log.info("L-BFGS round %d: held-out loss %.3g -> %.3g (%d evaluations so far)", rd, before, after, evals[0])
+            if not (math.isfinite(after) and after <= before):
+                log.warning("L-BFGS round %d raised the held-out loss (%.3g -> %.3g); its starting weights were kept",
+                            rd, before, after)
+                self.model.load_state_dict(start)
+                break
         return evals[0]
 
 
