@@ -38,7 +38,7 @@ def run(args) -> int:
                  resample_every=args.resample_every or None, moment_weight=args.moment_weight,
                  boundary=args.boundary, bc_weight=bc_weight, lbfgs_steps=args.lbfgs_steps,
                  lbfgs_points=args.lbfgs_points, lbfgs_rounds=args.lbfgs_rounds, lbfgs_uniform=args.lbfgs_uniform,
-                 weak_weight=args.weak_weight, weak_modes=args.weak_modes, width=args.width, depth=args.depth)
+                 weak_weight=args.weak_weight, weak_modes=args.weak_modes, weak_adam=args.weak_adam, width=args.width, depth=args.depth)
     for points in [int(p) for p in args.points.split(",")]:
         for seed in [int(s) for s in args.seeds.split(",")]:
             for sampler in args.samplers.split(","):
@@ -46,9 +46,11 @@ def run(args) -> int:
                            stages=args.stages, tag=args.tag)
                 if _key(row) in done:
                     continue
+                weak = not args.weak_samplers or sampler in args.weak_samplers.split(",")
                 cfg = TrainConfig(problem=args.problem, sampler=sampler, points=points, steps=args.steps,
                                   stages=args.stages, seed=seed, sampler_options=opts.get(sampler, {}),
-                                  eval_points=args.eval_points, **knobs)
+                                  eval_points=args.eval_points,
+                                  **dict(knobs, weak_weight=args.weak_weight if weak else 0.0))
                 trainer = Trainer(cfg)
                 res = trainer.run()
                 if args.save_models and seed == 0:
@@ -60,7 +62,8 @@ def run(args) -> int:
                 curve = [[h["wall_s"], h["step"], h["rel_l2"], h["peak_rel_l2"], h["background_rel_l2"]]
                          for h in res.history if "rel_l2" in h]
                 row.update(metrics=res.metrics, curve=curve, sampler_options=opts.get(sampler, {}),
-                           **dict(knobs, resample_every=trainer.resample_every), load=os.getloadavg()[0])
+                           **dict(knobs, resample_every=trainer.resample_every, weak_weight=cfg.weak_weight),
+                           load=os.getloadavg()[0])
                 with open(out, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
                 m = res.metrics
@@ -140,6 +143,9 @@ def main(argv=None) -> int:
     p.add_argument("--lbfgs-uniform", type=float, default=0.5, help="uniform share of an L-BFGS set")
     p.add_argument("--weak-weight", type=float, default=0.0, help="weight of the weak (H^-1) term (TrainConfig)")
     p.add_argument("--weak-modes", type=int, default=16, help="sine modes per axis of the weak term")
+    p.add_argument("--weak-adam", action="store_true", help="the weak term in the Adam steps too (not only L-BFGS)")
+    p.add_argument("--weak-samplers", default="",
+                   help="comma-separated samplers that get the weak term (empty: all); the others run without it")
     p.add_argument("--moment-weight", type=float, default=0.0, help="residual-moment penalty (TrainConfig)")
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--depth", type=int, default=4)

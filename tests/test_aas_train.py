@@ -247,9 +247,8 @@ def test_weak_term_estimates_the_low_mode_error_from_the_residual():
 def test_weak_term_is_refused_outside_2d():
     from accel.plugins.aas.errors import SamplerError
 
-    tr = Trainer(TrainConfig(problem="peak5d", sampler="uniform", steps=1, stages=1, weak_weight=1.0, **TINY))
     with pytest.raises(SamplerError, match="2D"):
-        tr.run()
+        Trainer(TrainConfig(problem="peak5d", sampler="uniform", steps=1, stages=1, weak_weight=1.0, **TINY))
 
 
 def test_lbfgs_rounds_draw_fresh_sets_half_uniform_half_from_the_sampler():

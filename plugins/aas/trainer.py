@@ -75,6 +75,7 @@ class TrainConfig:
     # background residual, not the peak's, makes the background error). 2D boxes only. 0 = off.
     weak_weight: float = 0.0
     weak_modes: int = 16
+    weak_adam: bool = False  # the weak term in the Adam steps too (by default only in the L-BFGS polish)
     sampler_options: dict = field(default_factory=dict)
     eval_points: int = 20000  # uniform evaluation points (2D: a grid of about this many)
     log_samples: int = 2000  # sample positions kept per stage in the log (a random subset of the stage's pool)
@@ -200,6 +201,9 @@ class Trainer:
             raise SamplerError(f"boundary must be 'hard' or 'soft', got {c.boundary!r}")
         if c.boundary == "soft" and c.bc_weight != "auto" and not float(c.bc_weight) > 0:
             raise SamplerError(f"bc_weight must be a positive number or 'auto', got {c.bc_weight!r}")
+        if c.weak_weight > 0 and self.problem.domain.dim != 2:
+            raise SamplerError(f"weak_weight > 0 needs a 2D problem (the sine modes grow as K^d); {self.problem.name} "
+                               f"is {self.problem.domain.dim}D")
         if c.weak_weight > 0 and c.residual_floor > 0:
             raise SamplerError("weak_weight > 0 needs residual_floor = 0 (the weak term inverts the plain residual)")
         torch.manual_seed(c.seed)
@@ -343,13 +347,13 @@ class Trainer:
         scale = self.problem.residual_scale / self.u_ref
         return ((rkl * self._weak_inv_lam) ** 2).sum() * scale**2 / vol
 
-    def _loss(self, xb, fb, wb, lwb, phi=None):
+    def _loss(self, xb, fb, wb, lwb, phi=None, weak=False):
         import torch
 
         c = self.config
         r = self._residual_t(xb, fb, True, wb)
         loss = (r * r).mean() if lwb is None else (lwb * r * r).mean()
-        if c.weak_weight > 0:
+        if weak and c.weak_weight > 0:
             loss = loss + c.weak_weight * self._weak_loss(xb, r, lwb)
         if c.moment_weight > 0:
             wr = r if lwb is None else lwb * r
@@ -410,7 +414,7 @@ class Trainer:
                     idx = next(batches)
                     it = torch.as_tensor(idx)
                     r, loss = self._loss(xt[it], f[it], w[it], None if lw is None else lw[it],
-                                         None if phi is None else phi[it])
+                                         None if phi is None else phi[it], weak=c.weak_adam)
                     loss_r = loss
                     if soft:
                         loss_b = self._boundary_loss()
@@ -510,7 +514,7 @@ class Trainer:
 
             def closure():
                 opt.zero_grad()
-                _, loss = self._loss(xb, fb, wb, lwb)
+                _, loss = self._loss(xb, fb, wb, lwb, weak=True)
                 if c.boundary == "soft":
                     loss = loss + self.bc_lambda * (((self.model(xbd) - gbd) / self.u_ref) ** 2).mean()
                 if torch.isfinite(loss):
@@ -519,7 +523,7 @@ class Trainer:
                 return loss
 
             def held_out():
-                _, loss = self._loss(*held)
+                _, loss = self._loss(*held, weak=True)
                 return float(loss.detach())
 
             before = held_out()
