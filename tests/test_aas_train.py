@@ -89,8 +89,12 @@ def test_cli_train_pinn_writes_logs_plots_and_onnx(tmp_path):
     out = tmp_path / "run"
     rc = main(["train", "pinn", "--problem", "peak2d", "--sampler", "aas", "--points", "128", "--steps", "8",
                "--stages", "2", "--width", "8", "--depth", "2", "--sampler-opt", "flow_steps=3",
-               "--out", str(out), "--export"])
+               "--lbfgs-steps", "6", "--lbfgs-points", "128", "--lbfgs-rounds", "2", "--out", str(out), "--export"])
     assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    # the defaults: the sampler's own resample_every (aas: 50) and, for aas in 2D, the weak term in the polish
+    assert summary["config"]["resample_every"] is None and summary["config"]["weak_weight"] == 0.1
+    assert summary["metrics"]["lbfgs_evals"] >= 2
     for name in ("history.csv", "summary.json", "samples.npz", "samples.png", "error.png", "pinn.onnx"):
         assert (out / name).stat().st_size > 0, name
     assert (out / "samples.png").read_bytes()[:4] == b"\x89PNG"

@@ -31,8 +31,8 @@ def add_train_command(train):
     p.add_argument("--sampler", default="aas", help="sampler component name ('accel plugins' lists them)")
     p.add_argument("--sampler-opt", action="append", metavar="KEY=VALUE", help="sampler option, repeatable "
                    "(aas: uniform_fraction, flow_steps, flow_lr, temper, ...)")
-    p.add_argument("--points", type=positive_int, default=2000, help="collocation budget")
-    p.add_argument("--steps", type=positive_int, default=3000)
+    p.add_argument("--points", type=positive_int, default=1000, help="collocation points per Adam step")
+    p.add_argument("--steps", type=positive_int, default=5000, help="Adam steps")
     p.add_argument("--stages", type=positive_int, default=10,
                    help="sampling stages (the sampler is refreshed between them)")
     p.add_argument("--lr", type=positive_float, default=1e-3)
@@ -41,11 +41,20 @@ def add_train_command(train):
     p.add_argument("--resample", default="step", choices=["step", "stage"],
                    help="step: fresh --points every --resample-every steps from the stage's pool; stage: one set per "
                         "stage")
-    p.add_argument("--resample-every", type=positive_int, default=1, help="steps that share one set of points")
+    p.add_argument("--resample-every", type=positive_int, default=None,
+                   help="steps that share one set of points (default: the sampler's own: uniform and rar-d 1, rad and "
+                        "aas 50)")
     p.add_argument("--boundary", default="hard", choices=["hard", "soft"],
                    help="hard: u = d(x) NN(x); soft: boundary loss weighted by --bc-weight")
     p.add_argument("--bc-weight", default="1", help="soft boundary weight, a number or 'auto' (gradient balancing)")
-    p.add_argument("--lbfgs-steps", type=nonnegative_int, default=0, help="L-BFGS evaluations after Adam (0: none)")
+    p.add_argument("--lbfgs-steps", type=nonnegative_int, default=1000,
+                   help="L-BFGS iterations after Adam, over all rounds (0: none)")
+    p.add_argument("--lbfgs-points", type=positive_int, default=4000, help="points of each L-BFGS round's set")
+    p.add_argument("--lbfgs-rounds", type=positive_int, default=4,
+                   help="L-BFGS rounds, each on a fresh set (half uniform, half from the sampler)")
+    p.add_argument("--weak-weight", default="auto",
+                   help="weight of the weak (sine-mode, H^-1) term in the L-BFGS polish, a number or 'auto' (0.1 for "
+                        "the aas sampler on 2D problems, else 0: measured in docs/benchmarks/aas.md)")
     p.add_argument("--width", type=positive_int, default=64)
     p.add_argument("--depth", type=positive_int, default=4)
     p.add_argument("--seed", type=int, default=0)
@@ -76,6 +85,17 @@ def run_train(args) -> int:
             raise SystemExit(f"--bc-weight takes a positive number or 'auto', got {args.bc_weight!r}")
     else:
         bc_weight = "auto"
+    if args.weak_weight == "auto":
+        from .problems import get_problem
+
+        weak_weight = 0.1 if args.sampler == "aas" and get_problem(args.problem).dim == 2 else 0.0
+    else:
+        try:
+            weak_weight = float(args.weak_weight)
+        except ValueError:
+            raise SystemExit(f"--weak-weight takes a number >= 0 or 'auto', got {args.weak_weight!r}")
+        if not weak_weight >= 0:
+            raise SystemExit(f"--weak-weight takes a number >= 0 or 'auto', got {args.weak_weight!r}")
     torch.set_num_threads(max(1, args.threads))
 
     out = Path(args.out or f"runs/pinn-{args.problem}-{args.sampler}-s{args.seed}")
@@ -87,7 +107,8 @@ def run_train(args) -> int:
                       stages=args.stages, lr=args.lr, lr_final=args.lr_final, schedule=args.schedule,
                       resample=args.resample, resample_every=args.resample_every, boundary=args.boundary,
                       bc_weight=bc_weight,
-                      lbfgs_steps=args.lbfgs_steps, width=args.width, depth=args.depth, seed=args.seed,
+                      lbfgs_steps=args.lbfgs_steps, lbfgs_points=args.lbfgs_points, lbfgs_rounds=args.lbfgs_rounds,
+                      weak_weight=weak_weight, width=args.width, depth=args.depth, seed=args.seed,
                       sampler_options=_parse_options(args.sampler_opt), out_dir=str(out), progress=True)
     try:
         result = Trainer(cfg).run()
