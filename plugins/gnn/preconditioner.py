@@ -30,14 +30,20 @@ OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("explicit", "transp
            "gnn_pattern": ("default", "a", "a2"), "gnn_network_min_rows": (1,)}
 
 
-def shipped_model() -> Path:
+DEFAULT_PATTERN = "a"  # the pattern of the shipped model used when no model and no gnn_pattern is given
+
+
+def shipped_model(pattern: str = "default") -> Path:
+    """The shipped model whose factor pattern is ``pattern`` (``default``: :data:`DEFAULT_PATTERN`)."""
     from accel.registry import get_registry
 
+    wanted = DEFAULT_PATTERN if pattern == "default" else pattern
     files = get_registry().model_files("gnn")
-    if not files:
-        raise ModelError("no shipped gnn model found; train one with 'accel train gnn --matrices ...' and pass "
-                         "-accel_model PATH")
-    return files[0]
+    for f in files:
+        if modelmeta.read(f).settings.get("pattern", "a") == wanted:
+            return f
+    raise ModelError(f"no shipped gnn model for the pattern {wanted!r} (shipped: {', '.join(map(str, files))}); "
+                     "train one with 'accel train gnn --matrices ... --pattern' and pass -accel_model PATH")
 
 
 def _read_options(config: PreconditionerConfig) -> dict[str, object]:
@@ -244,14 +250,14 @@ def _concatenate(pieces, which: int):
 
 class FSAIPreconditioner(_FactorPreconditioner):
     """Classical FSAI (closed form per row), applied as y = G^T (G x). Options under ``-{prefix}accel_``:
-    ``gnn_pattern a|a2`` (G on tril(A), the default, or on tril(A^2)), ``gnn_apply explicit|transpose`` (a stored
+    ``gnn_pattern a|a2`` (G on tril(A) or on tril(A^2); default: that of the default shipped gnn model), ``gnn_apply explicit|transpose`` (a stored
     G^T, or MatMultTranspose with G), ``gnn_chunk N`` (rows per batch of small solves)."""
 
     hops = 1
 
     def __init__(self, config: PreconditionerConfig = PreconditionerConfig()):
         super().__init__(config)
-        self.pattern = "a" if self.options["gnn_pattern"] == "default" else self.options["gnn_pattern"]
+        self.pattern = DEFAULT_PATTERN if self.options["gnn_pattern"] == "default" else self.options["gnn_pattern"]
 
     def _slot_values(self, graph, owned):
         return graph.edge[..., 4].astype(np.float64)  # computed with the graph (FSAI is the network's input)
@@ -262,7 +268,7 @@ class GNNPreconditioner(_FactorPreconditioner):
 
     Options under ``-{prefix}accel_`` (or ``component_options`` from Python, same names without the prefix):
 
-    ``model PATH``            ONNX file from ``accel train gnn`` (default: the shipped model)
+    ``model PATH``            ONNX file from ``accel train gnn`` (default: the shipped model of ``gnn_pattern``)
     ``problem KIND``          refuse a model trained for another problem kind (default: any scalar SPD model)
     ``gnn_apply explicit``    apply G^T as a stored matrix (default: about 15% faster per apply than
                               ``transpose``, MatMultTranspose with G, for G's memory once more)
@@ -272,13 +278,14 @@ class GNNPreconditioner(_FactorPreconditioner):
                               the factor does not depend on it)
     ``gnn_network_min_rows 1`` matrices with fewer rows get the classical FSAI factor instead of the network (as a
                               multigrid smoother: the network on the fine levels only, where it pays)
-    ``gnn_pattern``           the factor's pattern: the model's (``a``: tril(A); ``a2``: tril(A^2), the graph
-                              with distance-2 edges); another value than the model's is refused
+    ``gnn_pattern``           the factor's pattern, ``a`` (tril(A)) or ``a2`` (tril(A^2), the graph with
+                              distance-2 edges); without ``model`` it picks the shipped model of that pattern
+                              (default: ``a``); a model of another pattern is refused
     """
 
     def __init__(self, config: PreconditionerConfig = PreconditionerConfig()):
         super().__init__(config)
-        self.model = Path(config.model) if config.model else shipped_model()
+        self.model = Path(config.model) if config.model else shipped_model(self.options["gnn_pattern"])
         self.meta = modelmeta.read(self.model)
         self.meta.check_plugin("gnn", str(self.model))
         if config.problem is not None and self.meta.problem != config.problem:
