@@ -58,6 +58,8 @@ LOCAL_CONFIGS = {
                               "pc_hypre_boomeramg_interp_type": "ext+i", "pc_hypre_boomeramg_P_max": 4,
                               "pc_hypre_boomeramg_agg_nl": 1},
     "cg+boomeramg-0.5": {**_BOOMERAMG, "pc_hypre_boomeramg_strong_threshold": 0.5},
+    # the K-cycle under FCG(1): one stored direction, a little less work per iteration than FCG(2)
+    "fcg1+neural-k": {**CONFIGS["fcg2+neural-k"], "ksp_fcg_mmax": 1},
 }
 SOLVERS_2D = ["cg+icc", "cg+gamg", "cg+boomeramg", "cg+boomeramg-hmis", "cg+boomeramg-pmis-agg", "cg+boomeramg-0.5",
               "cg+mg-sor", "fcg2+neural", "fcg2+neural-sor", "fcg2+neural-k"]
