@@ -163,19 +163,22 @@ def summarize(records: dict, shape) -> list[dict]:
 
 
 def merge(paths, out, force):
-    """One result from chunks of one loop (the same arguments but their steps): records joined, summary recomputed."""
+    """One result from chunks of one loop (the same arguments but their steps): records joined, summary recomputed.
+    A solver left out of later chunks (a slow row kept short) keeps the steps it ran; the summary counts them."""
     runs = [json.loads(Path(p).read_text()) for p in paths]
     runs.sort(key=lambda r: r["args"].get("first_step", 0))
     same = ("dim", "size", "period", "seed", "model", "rtol", "threads")
     for r in runs[1:]:
         differ = [k for k in same if r["args"].get(k) != runs[0]["args"].get(k)]
-        if differ or list(r["records"]) != list(runs[0]["records"]):
-            raise SystemExit(f"--merge: the chunks differ in {', '.join(differ) or 'their solvers'}; merge chunks of "
-                             "one loop only")
-    records = {s: [rec for r in runs for rec in r["records"][s]] for s in runs[0]["records"]}
-    steps = [rec["step"] for rec in next(iter(records.values()))]
-    if steps != list(range(steps[0], steps[0] + len(steps))):
-        raise SystemExit(f"--merge: the chunks' steps are not one consecutive range (got {steps})")
+        if differ:
+            raise SystemExit(f"--merge: the chunks differ in {', '.join(differ)}; merge chunks of one loop only")
+    solvers = list(dict.fromkeys(s for r in runs for s in r["records"]))
+    records = {s: [rec for r in runs for rec in r["records"].get(s, [])] for s in solvers}
+    for s, rec in records.items():
+        steps = [x["step"] for x in rec]
+        if steps != list(range(steps[0], steps[0] + len(steps))):
+            raise SystemExit(f"--merge: {s}'s steps are not one consecutive range (got {steps})")
+    steps = sorted({x["step"] for rec in records.values() for x in rec})
     shape = (runs[0]["args"]["size"],) * runs[0]["args"]["dim"]
     summary = summarize(records, shape)
     chunks = [{k: r[k] for k in ("started", "load_start", "load_end", "commit")} | {"args": r["args"]} for r in runs]
