@@ -493,7 +493,9 @@ class Trainer:
 
         L-BFGS on one small fixed set overfits it (measured: 1000 points, 5D uniform 0.59 -> 1.32 rel L2), hence the
         large, redrawn sets; and each round's loss is also measured on a held-out set of the same make-up: when it
-        rises (or turns NaN/inf) the round's starting weights are restored and the polish stops."""
+        rises (or turns NaN/inf) the round's starting weights are restored and the next round starts from them on
+        its own fresh set (measured on the 2D peak: one bad round of four is common; stopping there lost most of the
+        polish's gain)."""
         import torch
 
         c = self.config
@@ -535,7 +537,6 @@ class Trainer:
                 log.warning("L-BFGS round %d raised the held-out loss (%.3g -> %.3g); its starting weights were kept",
                             rd, before, after)
                 self.model.load_state_dict(start)
-                break
         return evals[0]
 
 
