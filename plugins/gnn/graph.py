@@ -119,11 +119,15 @@ def diagonal_and_checks(block: Block) -> np.ndarray:
     return diag
 
 
-def padded_graph(block: Block, diag: np.ndarray | None = None, pattern: str = "a") -> PaddedGraph:
+def padded_graph(block: Block, diag: np.ndarray | None = None, pattern: str = "a", near: np.ndarray | None = None,
+                 hops: int = 0) -> PaddedGraph:
     """Node features from full rows, edges restricted to columns inside the block, neighbour lists padded.
 
     ``pattern`` "a": the edges are A's non-zeros; "a2": those of A^2 (block-local product: exact for rows whose
-    neighbours' rows are in the block), with the value a_ij (0 on the fill-in)."""
+    neighbours' rows are in the block), with the value a_ij (0 on the fill-in). The FSAI edge feature is computed
+    for the rows within ``hops`` hops of the rows ``near`` (local numbers; None: every row), zero elsewhere: a
+    network with ``hops`` layers reads no other row's edges for the factor rows ``near``, and FSAI's per-row
+    solves are most of the graph's cost."""
     n = len(block.rows)
     diag = diagonal_and_checks(block) if diag is None else diag
     counts = np.diff(block.indptr)
@@ -163,8 +167,17 @@ def padded_graph(block: Block, diag: np.ndarray | None = None, pattern: str = "a
     graph = PaddedGraph(node, edge, neighbours, valid, columns, diag, block.rows, scaled)
     from .fsai import fsai_slot_values
 
-    edge[..., 4] = fsai_slot_values(graph, np.arange(n))
+    edge[..., 4] = fsai_slot_values(graph, np.arange(n) if near is None else within_hops(graph, near, hops))
     return graph
+
+
+def within_hops(graph: PaddedGraph, rows: np.ndarray, hops: int) -> np.ndarray:
+    """Local numbers of the rows within ``hops`` hops of ``rows`` in the graph (sorted)."""
+    mask = np.zeros(len(graph.rows), bool)
+    mask[rows] = True
+    for _ in range(hops):
+        mask[graph.neighbours[mask][graph.valid[mask]]] = True
+    return np.nonzero(mask)[0]
 
 
 def _square_pattern(n: int, indptr: np.ndarray, indices: np.ndarray, values: np.ndarray):

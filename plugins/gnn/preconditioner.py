@@ -152,7 +152,7 @@ class _FactorPreconditioner:
         try:
             for chunk_block, chunk_diag, which in chunks(block, diag, owned, self.rings, self.options["gnn_chunk"]):
                 ta = time.perf_counter()
-                graph = padded_graph(chunk_block, chunk_diag, self.pattern)
+                graph = padded_graph(chunk_block, chunk_diag, self.pattern, near=which, hops=self.hops - 1)
                 tb = time.perf_counter()
                 values = self._slot_values(graph, which)
                 factor_s += time.perf_counter() - tb
