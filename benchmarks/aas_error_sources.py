@@ -1,7 +1,8 @@
 """Where a PINN's error on a 2D box comes from: the error e = u_NN - u solves Laplace e = R (R: the PDE residual)
 with e = 0 on the boundary, so on a finite-difference grid e splits exactly into the parts made by the residual inside
 the problem's peak (|u| > 1 % of max |u|) and outside it. Prints each part's share of the relative L2 error outside
-the peak, and the residual's size and net charge in and out of the peak.
+the peak, the residual's size and net charge in and out of the peak, and the share of the error in the box's
+first sine modes.
 
     .venv/bin/accel train pinn --problem peak2d --sampler aas --lbfgs-steps 0 --out /tmp/aas_adam
     .venv/bin/python benchmarks/aas_error_sources.py /tmp/aas_adam/checkpoint.pt
@@ -63,6 +64,14 @@ def main(argv=None) -> int:
     print(f"R inside the peak: RMS {rms(R[peak]):.3g}, net {R[peak].sum() * da:.3g}, |R| {np.abs(R[peak]).sum() * da:.3g};"
           f" outside: RMS {rms(R[~peak]):.3g}, net {R[~peak].sum() * da:.3g} (R divided by the problem's scale "
           f"{prob.residual_scale:g} is what the loss sees)")
+    # the share of |e|^2 in the box's first sine modes (what the trainer's weak term sees, weak_modes = K)
+    z = (x - prob.domain.center) / prob.domain.half_width
+    vol = float(prob.domain.volume)
+    for K in (8, 16, 32):
+        k = np.arange(1, K + 1) * np.pi / 2
+        sx, sy = np.sin((z[:, :1] + 1) * k), np.sin((z[:, 1:] + 1) * k)
+        e_kl = (sx * E[:, None]).T @ sy * da * 2 / np.sqrt(vol)  # coordinates on the orthonormal modes
+        print(f"share of |e|^2 in the sine modes k, l <= {K}: {(e_kl**2).sum() / ((E**2).sum() * da):.4f}")
     return 0
 
 
