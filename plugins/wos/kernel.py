@@ -236,50 +236,123 @@ def _tri_closest(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz):
     return ax + abx * v + acx * w, ay + aby * v + acy * w, az + abz * v + acz * w
 
 
-@njit(inline="always", cache=True, fastmath=FASTMATH, error_model="numpy")
-def mesh_closest(fp, ip, o, dim, x, y, z):
-    """Exact closest boundary point of a mesh domain (parameter layout in mesh_domain.MeshDomain.emit): the
-    candidate primitives of the nearest grid node, or all of them when that node has no list or the point lies
-    outside the grid. Returns (distance, px, py, pz)."""
-    h, inv_h = fp[o + 3], fp[o + 4]
-    n0, n1, n2 = np.int64(fp[o + 5]), np.int64(fp[o + 6]), np.int64(fp[o + 7])
-    v_off, c_off, s_off, l_off, n_prims = (np.int64(fp[o + 9]), np.int64(fp[o + 10]), np.int64(fp[o + 11]),
-                                           np.int64(fp[o + 12]), np.int64(fp[o + 13]))
+# mesh parameter row (offsets from the operation's parameter offset; written by mesh_domain.MeshDomain.emit):
+# grid origin (3), spacing, 1 / spacing, shape (3), then offsets into fp of the node values (per grid node: its
+# exact distance, or -(1 + record number) for a node near the boundary), the near-node records (exact distance,
+# plane-block offset, candidate-list start and length), the plane blocks (MESH_PLANES rows (n, c'): the bound is
+# min over rows of n.x - c'), the primitive table; the number of primitives; the offset of the candidate lists in
+# ip. Offsets are stored as floats (exact below 2^53).
+M_H, M_INVH, M_SHAPE, M_NODES, M_RECS, M_PBLOCKS, M_PRIMS, M_NPRIMS, M_LIST = 3, 4, 5, 8, 9, 10, 11, 12, 13
+MESH_ROW = 14
+REC_WIDTH = 4
+MESH_PLANES = (0, 0, 4, 3)  # plane rows per near node, by dimension
+# primitive table rows: 2D segment (a, e = b - a, 1 / |e|^2, unit normal n); 3D triangle (a, e0 = b - a, e1 = c - a,
+# unit normal n, e0.e0, e0.e1, e1.e1, 1 / (e0.e0 e1.e1 - (e0.e1)^2) (0 when degenerate), 1 / |e0|^2, 1 / |e1|^2,
+# 1 / |e1 - e0|^2). Degenerate primitives have n = 0.
+PRIM_WIDTH2, PRIM_WIDTH3 = 7, 19
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _plane_offset(fp, row, dim, x, y, z):
+    """Signed distance from (x, y, z) to the primitive's plane (line in 2D): a lower bound on the distance to it."""
+    if dim == 2:
+        return (x - fp[row]) * fp[row + 5] + (y - fp[row + 1]) * fp[row + 6]
+    return (x - fp[row]) * fp[row + 9] + (y - fp[row + 1]) * fp[row + 10] + (z - fp[row + 2]) * fp[row + 11]
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _prim_dist2(fp, row, dim, x, y, z):
+    """Squared distance from (x, y, z) to the primitive whose table row starts at ``row``, without branches: the
+    triangle's is the plane's where the projection falls inside it, else the nearest of its three edges'."""
+    wx, wy = x - fp[row], y - fp[row + 1]
+    if dim == 2:
+        ex, ey = fp[row + 2], fp[row + 3]
+        t = min(max((wx * ex + wy * ey) * fp[row + 4], 0.0), 1.0)
+        dx, dy = wx - t * ex, wy - t * ey
+        return dx * dx + dy * dy
+    wz = z - fp[row + 2]
+    ax, ay, az, bx, by, bz = fp[row + 3], fp[row + 4], fp[row + 5], fp[row + 6], fp[row + 7], fp[row + 8]
+    b0 = wx * ax + wy * ay + wz * az
+    b1 = wx * bx + wy * by + wz * bz
+    s = wx * fp[row + 9] + wy * fp[row + 10] + wz * fp[row + 11]
+    d00, d01, d11, inv_den = fp[row + 12], fp[row + 13], fp[row + 14], fp[row + 15]
+    v = (d11 * b0 - d01 * b1) * inv_den
+    u = (d00 * b1 - d01 * b0) * inv_den
+    inside = (v >= 0.0) & (u >= 0.0) & (u + v <= 1.0) & (inv_den > 0.0)
+    t0 = min(max(b0 * fp[row + 16], 0.0), 1.0)
+    q0x, q0y, q0z = wx - t0 * ax, wy - t0 * ay, wz - t0 * az
+    t1 = min(max(b1 * fp[row + 17], 0.0), 1.0)
+    q1x, q1y, q1z = wx - t1 * bx, wy - t1 * by, wz - t1 * bz
+    cx, cy, cz = bx - ax, by - ay, bz - az
+    px, py, pz = wx - ax, wy - ay, wz - az
+    t2 = min(max((px * cx + py * cy + pz * cz) * fp[row + 18], 0.0), 1.0)
+    q2x, q2y, q2z = px - t2 * cx, py - t2 * cy, pz - t2 * cz
+    edge = min(q0x * q0x + q0y * q0y + q0z * q0z, q1x * q1x + q1y * q1y + q1z * q1z,
+               q2x * q2x + q2y * q2y + q2z * q2z)
+    return s * s if inside else edge
+
+
+@njit(cache=True, error_model="numpy")
+def _prim_closest(fp, row, dim, x, y, z):
+    """The closest point of one primitive (table row at ``row``)."""
+    ax, ay = fp[row], fp[row + 1]
+    if dim == 2:
+        ex, ey = fp[row + 2], fp[row + 3]
+        t = min(max(((x - ax) * ex + (y - ay) * ey) * fp[row + 4], 0.0), 1.0)
+        return ax + t * ex, ay + t * ey, 0.0
+    az = fp[row + 2]
+    return _tri_closest(x, y, z, ax, ay, az, ax + fp[row + 3], ay + fp[row + 4], az + fp[row + 5],
+                        ax + fp[row + 6], ay + fp[row + 7], az + fp[row + 8])
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _mesh_node(fp, o, dim, x, y, z):
+    """The grid node nearest to (x, y, z), or -1 outside the grid. Branch-free (an early return here made each call
+    cost about 40 cycles instead of a few)."""
+    inv_h = fp[o + M_INVH]
+    n0, n1, n2 = np.int64(fp[o + M_SHAPE]), np.int64(fp[o + M_SHAPE + 1]), np.int64(fp[o + M_SHAPE + 2])
     i = np.int64(math.floor((x - fp[o]) * inv_h + 0.5))
     j = np.int64(math.floor((y - fp[o + 1]) * inv_h + 0.5))
     k = np.int64(math.floor((z - fp[o + 2]) * inv_h + 0.5)) if dim == 3 else 0
-    inside = 0 <= i < n0 and 0 <= j < n1 and 0 <= k < n2
-    a = b = 0
-    dn = 0.0
-    if inside:
-        node = (i * n1 + j) * n2 + k
-        a, b = ip[s_off + node], ip[s_off + node + 1]
-        dx, dy, dz = x - (fp[o] + i * h), y - (fp[o + 1] + j * h), z - (fp[o + 2] + k * h) if dim == 3 else 0.0
-        dn = math.sqrt(dx * dx + dy * dy + dz * dz)
-    use_all = a == b
-    count = n_prims if use_all else b - a
-    ld_off = np.int64(fp[o + 15])
-    best, bx, by, bz = np.inf, x, y, z
+    ok = (i >= 0) & (i < n0) & (j >= 0) & (j < n1) & (k >= 0) & (k < n2)
+    return (i * n1 + j) * n2 + k if ok else -1
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def mesh_nearest(fp, ip, o, dim, x, y, z):
+    """Exact squared distance to a mesh and the nearest primitive: over the nearest grid node's candidate list (every
+    primitive that can be nearest to a point of the node's cell, nearest to the node first), or over all primitives
+    when the node has no list or the point lies outside the grid. A candidate is skipped when its plane alone is
+    already no nearer than the best so far."""
+    node = _mesh_node(fp, o, dim, x, y, z)
+    v = fp[np.int64(fp[o + M_NODES]) + max(node, 0)]
+    listed = (node >= 0) & (v < 0.0)
+    r = np.int64(fp[o + M_RECS]) + REC_WIDTH * (np.int64(-v) - 1 if listed else 0)
+    a = np.int64(fp[r + 2]) if listed else 0
+    count = np.int64(fp[r + 3]) if listed else np.int64(fp[o + M_NPRIMS])
+    prims, width = np.int64(fp[o + M_PRIMS]), PRIM_WIDTH2 if dim == 2 else PRIM_WIDTH3
+    l_off = np.int64(fp[o + M_LIST]) + a
+    best, pbest = np.inf, 0
     for m in range(count):
-        # lists are sorted by distance to the node: the rest are at least ldist - |x - node| away
-        if not use_all and (fp[ld_off + a + m] - dn) ** 2 >= best and fp[ld_off + a + m] >= dn:
-            break
-        p = m if use_all else ip[l_off + a + m]
-        if dim == 2:
-            va, vb = ip[c_off + 2 * p], ip[c_off + 2 * p + 1]
-            d2, qx, qy = _seg_dist2(x, y, fp[v_off + 2 * va], fp[v_off + 2 * va + 1], fp[v_off + 2 * vb],
-                                    fp[v_off + 2 * vb + 1])
-            if d2 < best:
-                best, bx, by = d2, qx, qy
-        else:
-            va, vb, vc = ip[c_off + 3 * p], ip[c_off + 3 * p + 1], ip[c_off + 3 * p + 2]
-            qx, qy, qz = _tri_closest(x, y, z, fp[v_off + 3 * va], fp[v_off + 3 * va + 1], fp[v_off + 3 * va + 2],
-                                      fp[v_off + 3 * vb], fp[v_off + 3 * vb + 1], fp[v_off + 3 * vb + 2],
-                                      fp[v_off + 3 * vc], fp[v_off + 3 * vc + 1], fp[v_off + 3 * vc + 2])
-            d2 = (qx - x) ** 2 + (qy - y) ** 2 + (qz - z) ** 2
-            if d2 < best:
-                best, bx, by, bz = d2, qx, qy, qz
-    return math.sqrt(best), bx, by, bz
+        p = ip[l_off + m] if listed else m
+        row = prims + width * p
+        # the plane is no farther than the primitive: most candidates (coplanar neighbours, other faces) stop here
+        s = _plane_offset(fp, row, dim, x, y, z)
+        if s * s >= best:
+            continue
+        d2 = _prim_dist2(fp, row, dim, x, y, z)
+        if d2 < best:
+            best, pbest = d2, p
+    return best, pbest
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def mesh_closest(fp, ip, o, dim, x, y, z):
+    """Exact distance and closest boundary point of a mesh domain. Returns (distance, px, py, pz)."""
+    d2, p = mesh_nearest(fp, ip, o, dim, x, y, z)
+    qx, qy, qz = _prim_closest(fp, np.int64(fp[o + M_PRIMS]) + (PRIM_WIDTH2 if dim == 2 else PRIM_WIDTH3) * p,
+                               dim, x, y, z)
+    return math.sqrt(d2), qx, qy, qz
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
@@ -296,36 +369,83 @@ def mesh_closest_points(fp, ip, o, X):
     return d, P
 
 
-@njit(inline="always", cache=True, error_model="numpy")
-def _mesh_grid_bound(fp, o, dim, x, y, z):
-    h, inv_h = fp[o + 3], fp[o + 4]
-    n0, n1, n2 = np.int64(fp[o + 5]), np.int64(fp[o + 6]), np.int64(fp[o + 7])
-    d_off = np.int64(fp[o + 8])
-    i = min(max(np.int64(math.floor((x - fp[o]) * inv_h + 0.5)), 0), n0 - 1)
-    j = min(max(np.int64(math.floor((y - fp[o + 1]) * inv_h + 0.5)), 0), n1 - 1)
-    dx = x - (fp[o] + i * h)
-    dy = y - (fp[o + 1] + j * h)
-    q = dx * dx + dy * dy
-    k = 0
-    if dim == 3:
-        k = min(max(np.int64(math.floor((z - fp[o + 2]) * inv_h + 0.5)), 0), n2 - 1)
-        dz = z - (fp[o + 2] + k * h)
-        q += dz * dz
-    return fp[d_off + (i * n1 + j) * n2 + k] - math.sqrt(q)
-
-
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _mesh_exact_pass(fp, ip, o, dim, X, d, i0, i1, near):
-    """Exact distances where the grid bound is below ``near`` (scalar: candidate lists). A function of its own, so
-    the walk loop's code stays small (compile time) while the query inside is inlined."""
+def _mesh_bound_pass(fp, o, dim, X, d, i0, i1):
+    """A lower bound on the distance to a mesh at columns i0..i1 of X: the grid bound ``d(node) - |x - node|`` (the
+    distance is 1-Lipschitz) and, at a node near the boundary, the larger of it and the node's plane bound
+    ``min_j (n_j.x - c'_j)``. Each near node's plane rows were chosen so that every candidate primitive k satisfies
+    dist_k(x) >= n_k.x - c_k >= n_j.x - c'_j for one row j and every x of the node's cell (c'_j = c_j + the largest
+    (n_j - n_k).x - (c_j - c_k) over the cell's corners): the bound is exact wherever the nearby boundary is flat or
+    convex with one row per face that can be nearest (mesh_domain._plane_rows).
+
+    Written for the scalar loop it is: parameters read once, unsigned indices (numba checks every signed index for
+    wraparound, a branch per load), every load unconditional (record 0 stands in for far nodes) so that the result
+    is a select, not a branch."""
+    h, inv_h = fp[o + M_H], fp[o + M_INVH]
+    ox, oy, oz = fp[o], fp[o + 1], fp[o + 2]
+    n0, n1, n2 = np.int64(fp[o + M_SHAPE]), np.int64(fp[o + M_SHAPE + 1]), np.int64(fp[o + M_SHAPE + 2])
+    nodes, recs, blocks = np.uint64(fp[o + M_NODES]), np.uint64(fp[o + M_RECS]), np.uint64(fp[o + M_PBLOCKS])
+    u1, u2, u3, u4, u5, u6 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(5), np.uint64(6)
+    u7, u8, u9, u10, u11 = np.uint64(7), np.uint64(8), np.uint64(9), np.uint64(10), np.uint64(11)
+    u12, u13, u15 = np.uint64(12), np.uint64(13), np.uint64(15)
+    rw = np.uint64(REC_WIDTH)
     for i in range(i0, i1):
-        if d[i] < near:
-            d[i] = mesh_closest(fp, ip, o, dim, X[0, i], X[1, i], X[2, i] if dim == 3 else 0.0)[0]
+        x, y = X[0, i], X[1, i]
+        z = X[2, i] if dim == 3 else 0.0
+        fi = np.int64(math.floor((x - ox) * inv_h + 0.5))
+        fj = np.int64(math.floor((y - oy) * inv_h + 0.5))
+        fk = np.int64(math.floor((z - oz) * inv_h + 0.5)) if dim == 3 else 0
+        ok = (fi >= 0) & (fi < n0) & (fj >= 0) & (fj < n1) & (fk >= 0) & (fk < n2)
+        ci, cj, ck = min(max(fi, 0), n0 - 1), min(max(fj, 0), n1 - 1), min(max(fk, 0), n2 - 1)
+        dx, dy, dz = x - (ox + ci * h), y - (oy + cj * h), (z - (oz + ck * h)) if dim == 3 else 0.0
+        v = fp[nodes + np.uint64((ci * n1 + cj) * n2 + ck)]
+        near = v < 0.0
+        r = recs + rw * np.uint64(max(np.int64(-v) - 1, 0))
+        gb = v + (fp[r] - v) * near - math.sqrt(dx * dx + dy * dy + dz * dz)  # arithmetic select: no branch
+        pb = blocks + np.uint64(fp[r + u1])
+        if dim == 2:
+            plane = min(fp[pb] * x + fp[pb + u1] * y - fp[pb + u3], fp[pb + u4] * x + fp[pb + u5] * y - fp[pb + u7],
+                        fp[pb + u8] * x + fp[pb + u9] * y - fp[pb + u11],
+                        fp[pb + u12] * x + fp[pb + u13] * y - fp[pb + u15])
+        else:
+            plane = min(fp[pb] * x + fp[pb + u1] * y + fp[pb + u2] * z - fp[pb + u3],
+                        fp[pb + u4] * x + fp[pb + u5] * y + fp[pb + u6] * z - fp[pb + u7],
+                        fp[pb + u8] * x + fp[pb + u9] * y + fp[pb + u10] * z - fp[pb + u11])
+        d[i] = max(gb, plane if near & ok else -np.inf)
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def eval_program(ops, fp, ip, dim, X, aux, out, stack, i0, i1):
-    """d = -sdf at columns i0..i1 of X (dim, lanes) into ``out``; ``aux`` (lanes,) selects per-instance rows."""
+def _mesh_exact_pass(fp, ip, o, dim, X, d, i0, i1, exact_below):
+    """The exact distance where the bound is below ``exact_below`` (the walk's last step, mostly). A function of its
+    own, so the walk loop's code stays small (compile time) while the query inside is inlined."""
+    for i in range(i0, i1):
+        if d[i] < exact_below:
+            d[i] = math.sqrt(mesh_nearest(fp, ip, o, dim, X[0, i], X[1, i], X[2, i] if dim == 3 else 0.0)[0])
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _mesh_walk_query(fp, ip, o, dim, X, d, closest, i0, i1, eps):
+    """The walk's query on a mesh domain: eval_program's (the bound, exact below eps), and for every lane whose exact
+    distance is below eps (it stops) its closest boundary point into ``closest``, from the same search."""
+    _mesh_bound_pass(fp, o, dim, X, d, i0, i1)
+    prims, width = np.int64(fp[o + M_PRIMS]), PRIM_WIDTH2 if dim == 2 else PRIM_WIDTH3
+    for i in range(i0, i1):
+        if d[i] < eps:
+            x, y, z = X[0, i], X[1, i], X[2, i] if dim == 3 else 0.0
+            d2, p = mesh_nearest(fp, ip, o, dim, x, y, z)
+            d[i] = math.sqrt(d2)
+            if d[i] < eps:
+                closest[0, i], closest[1, i], qz = _prim_closest(fp, prims + width * p, dim, x, y, z)
+                if dim == 3:
+                    closest[2, i] = qz
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def eval_program(ops, fp, ip, dim, X, aux, out, stack, i0, i1, exact_below):
+    """d = -sdf at columns i0..i1 of X (dim, lanes) into ``out``; ``aux`` (lanes,) selects per-instance rows.
+
+    Mesh domains return their exact distance wherever it is below ``exact_below`` and a lower bound elsewhere (the
+    walk passes epsilon, so its stopping test is exact); the other operations ignore it."""
     sp = 0
     for k in range(ops.shape[0]):
         op, o, stride = ops[k, 0], ops[k, 1], ops[k, 2]
@@ -377,10 +497,8 @@ def eval_program(ops, fp, ip, dim, X, aux, out, stack, i0, i1):
                 for i in range(i0, i1):
                     d[i] = star_grid(fp, o + aux[i] * stride, X[0, i], X[1, i], d[i])
         elif op == OP_MESH:
-            near = fp[o + 14]
-            for i in range(i0, i1):
-                d[i] = _mesh_grid_bound(fp, o, dim, X[0, i], X[1, i], X[2, i] if dim == 3 else 0.0)
-            _mesh_exact_pass(fp, ip, o, dim, X, d, i0, i1, near)
+            _mesh_bound_pass(fp, o, dim, X, d, i0, i1)
+            _mesh_exact_pass(fp, ip, o, dim, X, d, i0, i1, exact_below)
     res = stack[0]
     for i in range(i0, i1):
         out[i] = res[i]
@@ -399,8 +517,23 @@ def _load(lane, w, pt, P, aux_pts, lx, laux, lkey, ljump, lacc, lwalk, seed_hash
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _flush_exits(ops, fp, ip, dim, ex, exd, exaux, exw, count, Xh, val, stack, exits, h):
-    """One Newton step onto the boundary for the buffered exits (see project), written to their walks' columns."""
+def _flush_exits(ops, fp, ip, dim, ex, exd, exaux, exw, count, Xh, val, stack, exits, h, eps):
+    """One Newton step onto the boundary for the buffered exits (see project), written to their walks' columns. A
+    mesh domain's exits are exact closest points instead: already found by the query that stopped the walk
+    (``exd < eps``), or queried here (walks stopped by max_steps)."""
+    if ops.shape[0] == 1 and ops[0, 0] == OP_MESH:
+        for i in range(count):
+            w = exw[i]
+            if exd[i] < eps:
+                for a in range(dim):
+                    exits[a, w] = ex[a, i]
+            else:
+                _, px, py, pz = mesh_closest(fp, ip, ops[0, 1], dim, ex[0, i], ex[1, i],
+                                             ex[2, i] if dim == 3 else 0.0)
+                exits[0, w], exits[1, w] = px, py
+                if dim == 3:
+                    exits[2, w] = pz
+        return
     for a in range(dim):
         for i in range(count):
             Xh[a, i] = ex[a, i]
@@ -409,7 +542,7 @@ def _flush_exits(ops, fp, ip, dim, ex, exd, exaux, exw, count, Xh, val, stack, e
     for a in range(dim):
         for i in range(count):
             Xh[a, i] = ex[a, i] + h
-        eval_program(ops, fp, ip, dim, Xh, exaux, val, stack, 0, count)
+        eval_program(ops, fp, ip, dim, Xh, exaux, val, stack, 0, count, np.inf)
         for i in range(count):
             Xh[a, i] = ex[a, i]
             grad[a, i] = (val[i] - exd[i]) / h
@@ -447,6 +580,9 @@ def walk_block(P, aux_pts, per_point, walk0, n, seed, eps, max_steps, ops, fp, i
     # finished walks wait in a buffer and are projected onto the boundary a lane-set at a time (vectorised)
     ex, exd, exaux, exw = np.empty((dim, W)), np.empty(W), np.zeros(W, dtype=np.int64), np.zeros(W, dtype=np.int64)
     Xh, val = np.empty((dim, W)), np.empty(W)
+    # a mesh domain's walk queries also return the closest boundary point of every lane that stops (lcp)
+    mesh_only = ops.shape[0] == 1 and ops[0, 0] == OP_MESH
+    lcp = np.empty((dim, W if mesh_only else 0))
     nex = 0
     green = 0.25 if dim == 2 else 1.0 / 6.0
     sh = seed_hash(seed)
@@ -460,7 +596,10 @@ def walk_block(P, aux_pts, per_point, walk0, n, seed, eps, max_steps, ops, fp, i
     nxt = W
     active = W
     steps = 0
-    eval_program(ops, fp, ip, dim, lx, laux, lr, stack, 0, active)
+    if mesh_only:
+        _mesh_walk_query(fp, ip, ops[0, 1], dim, lx, lr, lcp, 0, active, eps)
+    else:
+        eval_program(ops, fp, ip, dim, lx, laux, lr, stack, 0, active, eps)
     nlive = W
     done_idx = np.empty(W, dtype=np.int64)
     while active > 0:
@@ -476,10 +615,11 @@ def walk_block(P, aux_pts, per_point, walk0, n, seed, eps, max_steps, ops, fp, i
             i = done_idx[k]
             w = lwalk[i]
             if nex == W:
-                _flush_exits(ops, fp, ip, dim, ex, exd, exaux, exw, nex, Xh, val, stack, exits, 1e-7)
+                _flush_exits(ops, fp, ip, dim, ex, exd, exaux, exw, nex, Xh, val, stack, exits, 1e-7, eps)
                 nex = 0
+            stopped_here = mesh_only and lr[i] < eps
             for a in range(dim):
-                ex[a, nex] = lx[a, i]
+                ex[a, nex] = lcp[a, i] if stopped_here else lx[a, i]
             exd[nex], exaux[nex], exw[nex] = lr[i], laux[i], w
             nex += 1
             over[w] = lr[i] >= eps
@@ -533,8 +673,11 @@ def walk_block(P, aux_pts, per_point, walk0, n, seed, eps, max_steps, ops, fp, i
                 lx[1, i] += r * dy
                 lx[2, i] += r * dz
                 ljump[i] += r > 0
-        eval_program(ops, fp, ip, dim, lx, laux, lr, stack, 0, active)
-    _flush_exits(ops, fp, ip, dim, ex, exd, exaux, exw, nex, Xh, val, stack, exits, 1e-7)
+        if mesh_only:
+            _mesh_walk_query(fp, ip, ops[0, 1], dim, lx, lr, lcp, 0, active, eps)
+        else:
+            eval_program(ops, fp, ip, dim, lx, laux, lr, stack, 0, active, eps)
+    _flush_exits(ops, fp, ip, dim, ex, exd, exaux, exw, nex, Xh, val, stack, exits, 1e-7, eps)
     return exits, dexit, acc, over, steps
 
 
@@ -555,7 +698,7 @@ def project(ops, fp, ip, depth, X, aux, d, h=1e-7):
     for a in range(dim):
         for i in range(n):
             Xh[a, i] = X[a, i] + h
-        eval_program(ops, fp, ip, dim, Xh, aux, val, stack, 0, n)
+        eval_program(ops, fp, ip, dim, Xh, aux, val, stack, 0, n, np.inf)
         for i in range(n):
             grad[a, i] = (val[i] - d[i]) / h
             Xh[a, i] = X[a, i]

@@ -26,8 +26,12 @@ from .domains import Domain, DomainError
 class MeshDomain(Domain):
     """Interior of a closed boundary mesh: ``vertices`` (n, dim) and ``cells`` (m, dim) vertex indices.
 
-    grid_nodes: nodes of the distance grid (default 2^16 in 2D, 2^17 in 3D).
+    grid_nodes: nodes of the distance grid (default 2^14; finer grids cost set-up time and cache misses).
+    near_cells: below this many grid spacings from the boundary the walk radius is the plane bound of the nearest
+    node's candidate primitives (exact on convex parts) instead of the grid bound; nodes that near get lists.
     """
+
+    near_cells = 2.0
 
     signed_in_kernel = False  # the kernel knows the distance to the mesh, not its sign: no CSG with meshes there
 
@@ -44,7 +48,7 @@ class MeshDomain(Domain):
             raise DomainError(f"mesh cells index vertices outside 0..{len(V) - 1}")
         self.vertices, self.cells = V, C.astype(np.int64)
         self.bounds = (V.min(axis=0), V.max(axis=0))
-        self._build(grid_nodes if grid_nodes is not None else (1 << 16 if self.dim == 2 else 1 << 17))
+        self._build(grid_nodes if grid_nodes is not None else 1 << 14)
         if check and not np.any(self.contains(_interior_probe(self))):
             raise DomainError("the boundary mesh encloses no sample point: is it closed (watertight)?")
 
@@ -61,19 +65,33 @@ class MeshDomain(Domain):
         # exact node distances by brute force over all primitives (the lists do not exist yet)
         dnode = _brute_distances(G, V, C, dim)
         half_diag = 0.5 * h * math.sqrt(dim)
-        near = 2 * h
-        starts, lists, ldist = _candidate_lists(G, dnode, dnode < near + half_diag, 2 * half_diag, V, C, dim)
+        near = self.near_cells * h
+        starts, lists, _ = _candidate_lists(G, dnode, dnode < near + half_diag, 2 * half_diag, V, C, dim)
+        N, c = _inward_planes(self)
+        idx = np.flatnonzero(np.diff(starts) > 0)
+        K = kernel.MESH_PLANES[dim]
+        rows = _plane_rows(G, idx, starts, lists, N, c, h, K, dim).reshape(len(idx), 4 * K)
+        # plane blocks are shared by every node with the same rows (all nodes near one flat face share one)
+        blocks, block_of = np.unique(rows, axis=0, return_inverse=True)
+        if blocks.size == 0:
+            blocks = np.zeros((1, 4 * K))
+        recs = np.zeros((max(len(idx), 1), kernel.REC_WIDTH))
+        recs[:len(idx)] = np.column_stack([dnode[idx], block_of.reshape(-1) * (4 * K), starts[idx],
+                                           starts[idx + 1] - starts[idx]])
+        nodes = dnode.copy()
+        nodes[idx] = -1.0 - np.arange(len(idx))
         self.h, self.near, self.shape, self.origin = h, near, shape, origin
-        self._arrays = (dnode, V, C, starts, lists, ldist)
+        self._arrays = dict(nodes=nodes, recs=recs.ravel(), blocks=np.ascontiguousarray(blocks.ravel()),
+                            lists=lists, prims=_primitive_table(self.vertices, self.cells))
 
     def emit(self, b):
-        dnode, V, C, starts, lists, ldist = self._arrays
-        d_off, v_off, ld_off = b.floats(dnode), b.floats(V), b.floats(ldist)
-        c_off, s_off, l_off = b.ints(C), b.ints(starts), b.ints(lists)
+        A = self._arrays
         o3 = list(self.origin) + [0.0] * (3 - self.dim)
         s3 = list(self.shape) + [1] * (3 - self.dim)
-        b.op(kernel.OP_MESH, b.floats(o3 + [self.h, 1 / self.h] + s3 + [d_off, v_off, c_off, s_off, l_off,
-                                                                          len(self.cells), self.near, ld_off]))
+        row = o3 + [self.h, 1 / self.h] + s3 + [b.floats(A["nodes"]), b.floats(A["recs"]), b.floats(A["blocks"]),
+                                               b.floats(A["prims"]), len(self.cells), b.ints(A["lists"])]
+        assert len(row) == kernel.MESH_ROW
+        b.op(kernel.OP_MESH, b.floats(row))
 
     def _mesh_program(self):
         from .program import compile_domain
@@ -103,6 +121,102 @@ class MeshDomain(Domain):
     def sdf(self, X):
         d = self._exact(X)
         return np.where(self.contains(X), -d, d)
+
+
+def _primitive_table(V, C):
+    """The kernel's per-primitive rows (layout at kernel.PRIM_WIDTH2 / PRIM_WIDTH3), flattened."""
+    A = V[C[:, 0]]
+    E0 = V[C[:, 1]] - A
+    with np.errstate(divide="ignore"):
+        inv = lambda q: np.where(q > 0, 1.0 / np.where(q > 0, q, 1.0), 0.0)  # noqa: E731 (0 for degenerate parts)
+        if V.shape[1] == 2:
+            ee = np.sum(E0 * E0, axis=1)
+            N = np.column_stack([-E0[:, 1], E0[:, 0]]) / np.sqrt(np.where(ee > 0, ee, 1.0))[:, None]
+            return np.ascontiguousarray(np.column_stack([A, E0, inv(ee), N]).ravel())
+        E1 = V[C[:, 2]] - A
+        N = np.cross(E0, E1)
+        nn = np.linalg.norm(N, axis=1)
+        N = N / np.where(nn > 0, nn, 1.0)[:, None]
+        d00, d01, d11 = np.sum(E0 * E0, axis=1), np.sum(E0 * E1, axis=1), np.sum(E1 * E1, axis=1)
+        den = d00 * d11 - d01 * d01
+        # a sliver whose Gram determinant is lost to rounding is treated as degenerate: edges only (still exact)
+        inv_den = np.where(den > 1e-12 * d00 * d11, inv(den), 0.0)
+        rows = np.column_stack([A, E0, E1, N, d00, d01, d11, inv_den, inv(d00), inv(d11),
+                                inv(np.sum((E1 - E0) ** 2, axis=1))])
+    return np.ascontiguousarray(rows.ravel())
+
+
+def _inward_planes(domain):
+    """Unit normals n (m, 3) pointing into the domain and offsets c of the primitives' planes (lines in 2D; z = 0),
+    so that n.x - c <= dist(x, primitive) for every x. The side is found by the inside test at a point just off each
+    primitive's centroid. Degenerate primitives get n = 0, c = 0."""
+    V, C = domain.vertices, domain.cells
+    A = V[C[:, 0]]
+    if domain.dim == 2:
+        E = V[C[:, 1]] - A
+        N = np.column_stack([-E[:, 1], E[:, 0]])
+    else:
+        N = np.cross(V[C[:, 1]] - A, V[C[:, 2]] - A)
+    nn = np.linalg.norm(N, axis=1)
+    N = np.where(nn[:, None] > 0, N / np.where(nn > 0, nn, 1.0)[:, None], 0.0)
+    centre = V[C].mean(axis=1)
+    tau = 1e-6 * float(np.max(domain.bounds[1] - domain.bounds[0]))
+    probe = np.ascontiguousarray((centre + tau * N).T)
+    V1, C1 = np.ascontiguousarray(V.ravel()), np.ascontiguousarray(C.ravel())
+    inside = _contains_2d(probe, V1, C1) if domain.dim == 2 else _contains_3d(probe, V1, C1)
+    N = np.where(inside[:, None], N, -N)
+    c = np.sum(N * A, axis=1)
+    if domain.dim == 2:
+        N = np.column_stack([N, np.zeros(len(N))])
+    return np.ascontiguousarray(N), np.ascontiguousarray(c)
+
+
+@njit(cache=True)
+def _plane_rows(G, idx, starts, lists, N, c, h, K, dim):
+    """Up to K plane rows (n, c') per near node idx[t]. Every candidate primitive k is assigned to the chosen plane j
+    with the smallest sigma_kj = max over the node's cell of (s_j - s_k)(x), s(x) = n.x - c (linear: its value at
+    the node plus h/2 |n_j - n_k|_1), and c'_j = c_j + the largest sigma of its primitives, so that
+    n_j.x - c'_j <= s_k(x) <= dist_k(x) in the cell. Planes are added greedily (first the nearest primitive's, then
+    the worst-served primitive's) while some sigma exceeds 1e-9 h. Unused rows are (0, 0, 0, -inf)."""
+    out = np.zeros((idx.size, K, 4))
+    chosen = np.zeros(K, dtype=np.int64)
+    for t in range(idx.size):
+        i = idx[t]
+        x0, x1, x2 = G[0, i], G[1, i], G[2, i] if dim == 3 else 0.0
+        a0, a1 = starts[i], starts[i + 1]
+        chosen[0] = lists[a0]
+        nch = 1
+        sigma = np.full(K, -np.inf)
+        while True:
+            sigma[:] = -np.inf
+            worst, worst_k = -np.inf, -1
+            for m in range(a0, a1):
+                k = lists[m]
+                sk = N[k, 0] * x0 + N[k, 1] * x1 + N[k, 2] * x2 - c[k]
+                best, bq = np.inf, 0
+                for q in range(nch):
+                    j = chosen[q]
+                    sj = N[j, 0] * x0 + N[j, 1] * x1 + N[j, 2] * x2 - c[j]
+                    sig = sj - sk + 0.5 * h * (abs(N[j, 0] - N[k, 0]) + abs(N[j, 1] - N[k, 1])
+                                               + abs(N[j, 2] - N[k, 2]))
+                    if sig < best:
+                        best, bq = sig, q
+                sigma[bq] = max(sigma[bq], best)
+                if best > worst:
+                    worst, worst_k = best, k
+            if worst <= 1e-9 * h or nch == K:
+                break
+            chosen[nch] = worst_k
+            nch += 1
+        for q in range(K):
+            if q < nch and sigma[q] > -np.inf:
+                j = chosen[q]
+                out[t, q, 0], out[t, q, 1], out[t, q, 2] = N[j, 0], N[j, 1], N[j, 2]
+                # n.x - c' is evaluated in floating point: a relative 1e-12 margin keeps it a lower bound
+                out[t, q, 3] = c[j] + sigma[q] + 1e-12 * (1.0 + abs(c[j]) + abs(sigma[q]) + h)
+            else:
+                out[t, q, 3] = -np.inf
+    return out
 
 
 @njit(cache=True)
@@ -238,8 +352,9 @@ def _interior_probe(domain):
     return np.stack([a.ravel() for a in axes])
 
 
-def boundary_of_dolfinx_mesh(mesh) -> MeshDomain:
-    """The exterior facets of a DOLFINx mesh (0.5+) as a MeshDomain (segments in 2D, triangles in 3D)."""
+def boundary_of_dolfinx_mesh(mesh, **options) -> MeshDomain:
+    """The exterior facets of a DOLFINx mesh (0.5+) as a MeshDomain (segments in 2D, triangles in 3D); ``options``
+    go to MeshDomain (grid_nodes, near_cells)."""
     import dolfinx.cpp.mesh as cmesh
     from dolfinx import mesh as dmesh
 
@@ -254,4 +369,4 @@ def boundary_of_dolfinx_mesh(mesh) -> MeshDomain:
         raise DomainError("only affine (P1 geometry) boundary facets are supported: interpolate the mesh to P1 first")
     x = mesh.geometry.x[:, :tdim]
     used, cells = np.unique(geo, return_inverse=True)
-    return MeshDomain(x[used], cells.reshape(geo.shape))
+    return MeshDomain(x[used], cells.reshape(geo.shape), **options)

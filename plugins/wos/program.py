@@ -73,8 +73,9 @@ def compile_domain(domain) -> Program | None:
     return prog
 
 
-def evaluate(prog: Program, X: np.ndarray, aux: np.ndarray | None = None) -> np.ndarray:
-    """``-sdf`` (the walk radius inside) at the columns of X (dim, n)."""
+def evaluate(prog: Program, X: np.ndarray, aux: np.ndarray | None = None, exact_below: float = np.inf) -> np.ndarray:
+    """``-sdf`` (the walk radius inside) at the columns of X (dim, n); mesh domains give a lower bound where it is at
+    least ``exact_below`` (the walk passes epsilon), their exact distance elsewhere (by default everywhere)."""
     X = np.ascontiguousarray(X, dtype=np.float64)
     n = X.shape[1]
     out = np.empty(n)
@@ -82,5 +83,5 @@ def evaluate(prog: Program, X: np.ndarray, aux: np.ndarray | None = None) -> np.
         return out
     aux = np.zeros(n, dtype=np.int64) if aux is None else np.ascontiguousarray(aux, dtype=np.int64)
     stack = np.empty((max(prog.depth, 1), n))
-    kernel.eval_program(prog.ops, prog.fp, prog.ip, prog.dim, X, aux, out, stack, 0, n)
+    kernel.eval_program(prog.ops, prog.fp, prog.ip, prog.dim, X, aux, out, stack, 0, n, float(exact_below))
     return out

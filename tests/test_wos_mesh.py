@@ -1,0 +1,114 @@
+"""WoS on mesh domains: the walk radius (grid bound + per-node plane rows) against exact distances, exact stopping
+decisions and exits, harmonic estimates on convex and non-convex meshes, and the same walks on 1 and 2 ranks."""
+import json
+
+import numpy as np
+import pytest
+
+from accel.plugins.wos.estimator import WalkOnSpheres, WoSSettings, run_walks
+from accel.plugins.wos.mesh_domain import MeshDomain, boundary_of_dolfinx_mesh
+from accel.plugins.wos.program import compile_domain, evaluate
+
+
+def _closed_curve(radius, n):
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    r = radius(t)
+    return MeshDomain(np.stack([r * np.cos(t), r * np.sin(t)], 1), np.stack([np.arange(n), (np.arange(n) + 1) % n], 1))
+
+
+def _domain(name):
+    if name == "circle":  # convex, curved: 1024 distinct lines
+        return _closed_curve(lambda t: np.ones_like(t), 1024)
+    if name == "flower":  # non-convex: reflex stretches between the petals
+        return _closed_curve(lambda t: 1 + 0.3 * np.cos(5 * t), 600)
+    from dolfinx import mesh as dmesh
+    from mpi4py import MPI
+
+    return boundary_of_dolfinx_mesh(dmesh.create_unit_cube(MPI.COMM_SELF, 4, 4, 4))  # convex, flat faces
+
+
+def _inside_points(dom, n, seed=0):
+    lo, hi = dom.bounds
+    X = np.ascontiguousarray(np.random.default_rng(seed).uniform(lo, hi, (n, dom.dim)).T)
+    return np.ascontiguousarray(X[:, dom.contains(X)])
+
+
+def _harmonic(P):
+    return np.exp(P[:, 0]) * np.cos(P[:, 1])  # harmonic in 2D and 3D
+
+
+@pytest.mark.parametrize("name", ["circle", "flower", "cube"])
+def test_walk_radius_is_a_lower_bound_and_stopping_is_exact(name):
+    dom = _domain(name)
+    prog = compile_domain(dom)
+    X = _inside_points(dom, 40000)
+    exact = evaluate(prog, X)  # exact everywhere (the default)
+    bound = evaluate(prog, X, exact_below=0.0)  # what the walk uses wherever it is at least epsilon
+    assert np.all(bound <= exact + 1e-14)
+    near = exact < 2 * dom.h
+    ratio = bound[near] / exact[near]
+    gap = exact[near] - bound[near]
+    if name == "cube":  # flat faces: the plane rows are the faces themselves (exact up to a 1e-12 rounding margin)
+        assert gap.max() < 1e-11
+    elif name == "circle":  # convex but curved: a few rows per node, each within a small slack of its segments
+        assert np.median(ratio) > 0.9999 and np.percentile(ratio, 1) > 0.9 and gap.max() < 1e-4, gap.max()
+    else:  # near the reflex stretches a plane row can pass close to the point: a weaker bound, never a larger one
+        assert np.median(ratio) > 0.999 and np.percentile(ratio, 10) > 0.8, (np.median(ratio), np.percentile(ratio, 10))
+    # with exact_below = epsilon (the walk's call) every value below epsilon is exact: stopping decisions are exact
+    eps = 1e-3
+    walk = evaluate(prog, X, exact_below=eps)
+    assert np.array_equal(walk < eps, exact < eps) and np.array_equal(walk[exact < eps], exact[exact < eps])
+    assert np.count_nonzero(exact < eps) > 10
+
+
+@pytest.mark.parametrize("name", ["flower", "cube"])
+def test_walk_exits_are_exact_closest_points(name):
+    dom = _domain(name)
+    P = _inside_points(dom, 200, seed=1)[:, :4]
+    exits, _, over, steps = run_walks(dom, P, 500, 0, 2000, 5, 1e-3, 1000)
+    assert not over.any() and steps > 2000 * 5
+    d, closest = dom._exact(exits), dom.closest(exits)
+    assert np.all(d < 1e-12) and np.allclose(closest, exits, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["circle", "flower", "cube"])
+def test_harmonic_estimates_on_meshes_within_three_standard_errors(name):
+    dom = _domain(name)
+    X = {"circle": [[0.5, 0.1], [-0.1, 0.4], [0.0, -0.6]], "flower": [[0.9, 0.1], [-0.2, 0.5], [0.1, -0.3]],
+         "cube": [[0.5, 0.5, 0.5], [0.2, 0.7, 0.4], [0.9, 0.1, 0.3]]}[name]
+    X = np.array(X)
+    eps = 1e-4
+    res = WalkOnSpheres(dom, _harmonic, settings=WoSSettings(epsilon=eps, walks=40000, seed=6)).solve(X)
+    assert res.total_overruns == 0
+    err = np.abs(res.value - _harmonic(X))
+    assert np.all(err < 3 * res.stderr + np.e * eps), err / res.stderr
+
+
+_TWO_RANKS = """
+import json, numpy as np
+from mpi4py import MPI
+from accel.plugins.wos.estimator import WalkOnSpheres, WoSSettings
+from accel.plugins.wos.mesh_domain import MeshDomain
+t = np.linspace(0, 2 * np.pi, 600, endpoint=False)
+r = 1 + 0.3 * np.cos(5 * t)
+dom = MeshDomain(np.stack([r * np.cos(t), r * np.sin(t)], 1), np.stack([np.arange(600), (np.arange(600) + 1) % 600], 1))
+g = lambda P: np.exp(P[:, 0]) * np.cos(P[:, 1])
+res = WalkOnSpheres(dom, g, settings=WoSSettings(walks=3000, seed=2, block_size=1024), comm=MPI.COMM_WORLD).solve(
+    np.array([[0.9, 0.1], [-0.2, 0.5], [0.1, -0.3]]))
+if MPI.COMM_WORLD.rank == 0:
+    print(json.dumps({"value": res.value.tolist(), "steps": res.steps}))
+"""
+
+
+@pytest.mark.mpi
+def test_mesh_walks_are_the_same_on_two_ranks(run_mpi):
+    proc = run_mpi(2, ["-c", _TWO_RANKS], timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    t = np.linspace(0, 2 * np.pi, 600, endpoint=False)
+    r = 1 + 0.3 * np.cos(5 * t)
+    dom = MeshDomain(np.stack([r * np.cos(t), r * np.sin(t)], 1),
+                     np.stack([np.arange(600), (np.arange(600) + 1) % 600], 1))
+    serial = WalkOnSpheres(dom, _harmonic, settings=WoSSettings(walks=3000, seed=2, block_size=1024)).solve(
+        np.array([[0.9, 0.1], [-0.2, 0.5], [0.1, -0.3]]))
+    assert out["steps"] == serial.steps and np.array_equal(np.array(out["value"]), serial.value)
