@@ -12,9 +12,11 @@ The loss is the mean squared residual divided by the problem's scale. The bounda
 (``boundary="hard"``: u = d(x) NN(x), no boundary term); ``"soft"`` adds ``bc_weight`` x the mean squared
 boundary error (relative to max |u|), with ``bc_weight="auto"`` balancing the two gradients as in Wang, Teng and
 Perdikaris (2021). The learning rate decays from ``lr`` to ``lr_final`` (``schedule`` "cosine", "exp" or
-"constant"). ``lbfgs_steps`` > 0 polishes with L-BFGS on ``points`` points of the last stage's pool (the same for
-every sampler). A NaN/inf anywhere (PINN loss, flow log-density) stops training with a clear message, with the
-last good weights restored and saved.
+"constant"). ``lbfgs_steps`` > 0 polishes with L-BFGS in ``lbfgs_rounds`` rounds, each on a fresh set of
+``lbfgs_points`` points, half uniform and half from the sampler (the same recipe for every sampler); ``weak_weight``
+> 0 adds a weak (sine-mode, H^-1-like) term to the polish's loss (2D boxes; see ``TrainConfig``). A NaN/inf
+anywhere (PINN loss, flow log-density) stops training with a clear message, with the last good weights restored
+and saved.
 """
 from __future__ import annotations
 
