@@ -4,9 +4,12 @@ held-out members of the family against ICC.
     # 1. the family: variable-coefficient diffusion -div(k grad u) on a 64x64 grid, k = exp(smooth random field)
     .venv/bin/python benchmarks/dcdm_own_operators.py write --out out/own --count 40 --grid 64,64
     # 2. train on the first 32 files, exactly as a user would
-    accel train dcdm --matrices 'out/own/train/A_*.dat' --grid 64,64 --loss energy --out out/own/own.onnx
+    accel train dcdm --matrices 'out/own/train/A_*.dat' --grid 64,64 --width 16 --ritz 128 --loss energy \
+        --unroll 3 --coefficient-input --out out/own/own.onnx
     # 3. iterations on the 8 held-out members: neural PC vs ICC, the other classical PCs and the shipped model
     .venv/bin/python benchmarks/dcdm_own_operators.py evaluate --out out/own --model out/own/own.onnx --grid 64,64
+    # 4. what a perfect network at its working resolution would reach in the same cycle
+    .venv/bin/python benchmarks/dcdm_own_operators.py bound --out out/own --grid 64,64
 
 The operator is the 5-point finite-volume stencil with harmonic means of k on the faces and homogeneous Dirichlet
 walls, written with PETSc's own MatView (binary viewer), in natural order (x fastest).
@@ -109,6 +112,51 @@ def evaluate(args):
         print(f"{label:<44} iterations on held-out members {v}  mean {np.mean(v):.1f}  / ICC {np.mean(v) / icc:.2f}")
 
 
+def _bilinear(n: int) -> sp.csr_matrix:
+    """Cell-centred linear interpolation from n/2 to n points (what the network's bilinear upsampling does)."""
+    m = n // 2
+    x = (np.arange(n) + 0.5) / 2 - 0.5
+    j = np.floor(x).astype(int)
+    t = x - j
+    rows = np.repeat(np.arange(n), 2)
+    cols = np.clip(np.stack([j, j + 1], 1).ravel(), 0, m - 1)
+    return sp.csr_matrix((np.stack([1 - t, t], 1).ravel(), (rows, cols)), shape=(n, m))
+
+
+def bound(args):
+    """What a perfect network at its working resolution would give: the two-grid cycle (2 + 2 Jacobi sweeps,
+    omega 0.67) with the network replaced by an exact Galerkin solve on the half-resolution grid, upsampled
+    bilinearly as the network's output is; scipy PCG, rtol 1e-8, on the held-out members."""
+    from scipy.sparse.linalg import LinearOperator, cg, splu
+
+    from accel.plugins.dcdm.matrices import load_family
+
+    shape = tuple(reversed([int(s) for s in args.grid.split(",")]))
+    P = _bilinear(shape[0])
+    for n in shape[1:]:
+        P = sp.kron(P, _bilinear(n)).tocsr()
+    its = []
+    for _, A in load_family(str(Path(args.out) / "held_out" / "A_*.dat"), shape):
+        coarse = splu((P.T @ A @ P).tocsc())
+        dinv = 1.0 / A.diagonal()
+
+        def cycle(r, A=A, coarse=coarse, dinv=dinv):
+            z = np.zeros_like(r)
+            for _ in range(2):
+                z += 0.67 * dinv * (r - A @ z)
+            z += P @ coarse.solve(P.T @ (r - A @ z))
+            for _ in range(2):
+                z += 0.67 * dinv * (r - A @ z)
+            return z
+
+        b = np.random.default_rng(7).standard_normal(A.shape[0])
+        count = [0]
+        cg(A, b, tol=1e-8, atol=0.0, M=LinearOperator(A.shape, cycle), maxiter=1000,
+           callback=lambda _: count.__setitem__(0, count[0] + 1))
+        its.append(count[0])
+    print(f"exact coarse solve at half resolution, same cycle: iterations {its}  mean {np.mean(its):.1f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -124,6 +172,10 @@ def main():
     e.add_argument("--model", required=True)
     e.add_argument("--grid", default="64,64")
     e.set_defaults(func=evaluate)
+    bd = sub.add_parser("bound", help=bound.__doc__.split(":")[0])
+    bd.add_argument("--out", required=True)
+    bd.add_argument("--grid", default="64,64")
+    bd.set_defaults(func=bound)
     args = ap.parse_args()
     args.func(args)
 
