@@ -3,6 +3,8 @@
 
     from accel.plugins.dcdm.fit import fit
     fit([((ny, nx), A0), ((ny, nx), A1), ...], "my.onnx", steps=2000, loss="energy")
+    # variable coefficients: the operator's coefficients as inputs, trained over three cycles
+    fit(pairs, "my.onnx", steps=3000, ritz=128, width=16, loss="energy", coefficient_input=True, unroll=3)
 
 Matrices are scipy sparse in natural order (x fastest, C-ordered grid ``shape``), one row per grid point.
 """
