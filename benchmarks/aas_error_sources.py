@@ -57,11 +57,13 @@ def main(argv=None) -> int:
     norm = rms(u)
     e_from_peak, e_from_bg = lu.solve(R * peak), lu.solve(R * ~peak)
     print(f"{prob.name}, {args.checkpoint}, {args.grid}^2 grid")
-    print(f"rel L2 of e on the grid {rms(E) / norm:.3g}; of the e solved from R {rms(e_from_peak + e_from_bg) / norm:.3g}")
+    print(f"rel L2 of e on the grid {rms(E) / norm:.3g}; "
+          f"of the e solved from R {rms(e_from_peak + e_from_bg) / norm:.3g}")
     print(f"outside the peak, rel L2 of the part made by R inside the peak {rms(e_from_peak * ~peak) / norm:.3g}, "
           f"by R outside it {rms(e_from_bg * ~peak) / norm:.3g}")
     da = hx * hy
-    print(f"R inside the peak: RMS {rms(R[peak]):.3g}, net {R[peak].sum() * da:.3g}, |R| {np.abs(R[peak]).sum() * da:.3g};"
+    print(f"R inside the peak: RMS {rms(R[peak]):.3g}, net {R[peak].sum() * da:.3g}, "
+          f"|R| {np.abs(R[peak]).sum() * da:.3g};"
           f" outside: RMS {rms(R[~peak]):.3g}, net {R[~peak].sum() * da:.3g} (R divided by the problem's scale "
           f"{prob.residual_scale:g} is what the loss sees)")
     # the share of |e|^2 in the box's first sine modes (what the trainer's weak term sees, weak_modes = K)

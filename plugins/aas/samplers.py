@@ -111,7 +111,8 @@ class RADSampler(Sampler):
     def __init__(self, domain, seed=0, k: float = 1.0, c: float = 1.0, candidates: int = 10, weighted: bool = False):
         super().__init__(domain, seed)
         if weighted and not c > 0:
-            raise SamplerError(f"rad: weighted=True needs c > 0 (the weights are (1 + c) / (|r|^k/E|r|^k + c)), got {c}")
+            raise SamplerError(f"rad: weighted=True needs c > 0 (the weights are (1 + c) / (|r|^k/E|r|^k + c)), "
+                               f"got {c}")
         self.k, self.c, self.candidates, self.weighted = k, c, candidates, bool(weighted)
         self._residual = None
         self._mean = None  # E|r|^k over the last candidates
