@@ -50,10 +50,10 @@ def test_walk_radius_is_a_lower_bound_and_stopping_is_exact(name):
     gap = exact[near] - bound[near]
     if name == "cube":  # flat faces: the plane rows are the faces themselves (exact up to a 1e-12 rounding margin)
         assert gap.max() < 1e-11
-    elif name == "circle":  # convex but curved: a few rows per node, each within a small slack of its segments
-        assert np.median(ratio) > 0.9999 and np.percentile(ratio, 1) > 0.9 and gap.max() < 1e-4, gap.max()
+    elif name == "circle":  # convex but curved: two rows per node, each within a small slack of its segments
+        assert np.median(ratio) > 0.99 and np.percentile(ratio, 1) > 0.8 and gap.max() < 1e-4, gap.max()
     else:  # near the reflex stretches a plane row can pass close to the point: a weaker bound, never a larger one
-        assert np.median(ratio) > 0.999 and np.percentile(ratio, 10) > 0.8, (np.median(ratio), np.percentile(ratio, 10))
+        assert np.median(ratio) > 0.99 and np.percentile(ratio, 10) > 0.8, (np.median(ratio), np.percentile(ratio, 10))
     # with exact_below = epsilon (the walk's call) every value below epsilon is exact: stopping decisions are exact
     eps = 1e-3
     walk = evaluate(prog, X, exact_below=eps)

@@ -10,8 +10,8 @@ numbers. Each word gives two 32-bit uniforms.
 Domains are compiled to a small stack program (``ops``, one row per operation: code, parameter offset, per-instance
 stride) evaluated over a set of lanes: each operation is one branch-free loop over the lanes, which the compiler
 vectorises. The program computes ``d = -sdf`` (positive inside) of balls, boxes, star shapes (closed-form bound
-plus a grid of exact distances), boundary meshes (grid bound, exact point-segment / point-triangle distances from
-per-node candidate lists near the boundary), and their unions (max), intersections (min) and differences
+plus a grid of exact distances), boundary meshes (grid bound and per-node plane rows, exact point-segment /
+point-triangle distances from per-node candidate lists below epsilon; see mesh_domain), and their unions (max), intersections (min) and differences
 (``min(d_a, -d_b)``).
 
 The walk loop keeps ``LANES`` walks in flight: a finished walk's lane is refilled at once with the next walk of the
@@ -245,7 +245,7 @@ def _tri_closest(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz):
 M_H, M_INVH, M_SHAPE, M_NODES, M_RECS, M_PBLOCKS, M_PRIMS, M_NPRIMS, M_LIST = 3, 4, 5, 8, 9, 10, 11, 12, 13
 MESH_ROW = 14
 REC_WIDTH = 4
-MESH_PLANES = (0, 0, 4, 3)  # plane rows per near node, by dimension
+MESH_PLANES = (0, 0, 2, 3)  # plane rows per near node, by dimension
 # primitive table rows: 2D segment (a, e = b - a, 1 / |e|^2, unit normal n); 3D triangle (a, e0 = b - a, e1 = c - a,
 # unit normal n, e0.e0, e0.e1, e1.e1, 1 / (e0.e0 e1.e1 - (e0.e1)^2) (0 when degenerate), 1 / |e0|^2, 1 / |e1|^2,
 # 1 / |e1 - e0|^2). Degenerate primitives have n = 0.
@@ -404,9 +404,7 @@ def _mesh_bound_pass(fp, o, dim, X, d, i0, i1):
         gb = v + (fp[r] - v) * near - math.sqrt(dx * dx + dy * dy + dz * dz)  # arithmetic select: no branch
         pb = blocks + np.uint64(fp[r + u1])
         if dim == 2:
-            plane = min(fp[pb] * x + fp[pb + u1] * y - fp[pb + u3], fp[pb + u4] * x + fp[pb + u5] * y - fp[pb + u7],
-                        fp[pb + u8] * x + fp[pb + u9] * y - fp[pb + u11],
-                        fp[pb + u12] * x + fp[pb + u13] * y - fp[pb + u15])
+            plane = min(fp[pb] * x + fp[pb + u1] * y - fp[pb + u3], fp[pb + u4] * x + fp[pb + u5] * y - fp[pb + u7])
         else:
             plane = min(fp[pb] * x + fp[pb + u1] * y + fp[pb + u2] * z - fp[pb + u3],
                         fp[pb + u4] * x + fp[pb + u5] * y + fp[pb + u6] * z - fp[pb + u7],

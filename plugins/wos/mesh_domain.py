@@ -1,16 +1,23 @@
 """Domains bounded by a segment mesh (2D) or a triangle mesh (3D), walked inside the compiled kernel.
 
-Distances come from a uniform grid of exact node distances: the distance is 1-Lipschitz, so ``d(node) - |x - node|``
-(nearest node) is a safe radius, and only where it drops below two grid spacings (the last steps of a walk) is the
-exact distance computed, over a short list of candidate primitives kept per node near the boundary: every
-primitive within ``d(node) + 2 * half_diagonal`` of the node, which contains the closest primitive of any point of
-the node's cell. All of it runs in the kernel, no Python per query.
+The walk radius (kernel._mesh_bound_pass, one branch-free pass over the lanes) is a lower bound on the distance:
+a uniform grid of exact node distances gives ``d(node) - |x - node|`` (the distance is 1-Lipschitz), and every node
+within a few grid spacings of the boundary has up to MESH_PLANES plane rows ``(n, c')`` with
+``min_j (n_j.x - c'_j) <= dist(x, mesh)`` for every point x of its cell (_plane_rows): each candidate primitive (every
+primitive within ``d(node) + 2 * half_diagonal`` of the node, which includes the closest one of any point of the
+cell) is assigned to one row, whose offset absorbs the largest difference between the row's plane and the
+primitive's over the cell. Where the nearby boundary is flat or convex the bound is the exact distance (a cube's
+faces: one row per face), on curved parts it is within a small slack, near reflex parts it is weaker but still a
+lower bound. Only where the bound is below epsilon (the walk's last step, mostly) is the exact distance computed,
+over the node's candidate list, so the walk stops exactly when the true distance is below epsilon; the same search
+gives the exit's closest point. Plane rows are deduplicated (nodes near one face share one block), so the tables
+stay small enough for the cache.
 
 Why not fcpw's batched queries: its ``find_closest_points`` took about 600 ns per point on this CPU (1024-segment
 polygon) plus 60 ns to read each result back from its Python interaction objects, and its batched numpy
-``contains`` (1.2.0) leaves the result array at zero whatever the dtype (int32, uint32, int64, bool); the kernel's
-candidate lists answer an exact query in tens of nanoseconds. The inside test here is a ray-crossing parity (2D:
-one horizontal ray; 3D: majority over three rays in generic directions), used for checks, not in the walk loop.
+``contains`` (1.2.0) leaves the result array at zero whatever the dtype (int32, uint32, int64, bool); a whole walk
+step here costs less than its query alone. The inside test here is a ray-crossing parity (2D: one horizontal ray;
+3D: majority over three rays in generic directions), used for checks and for orienting the planes, not in the walk.
 """
 from __future__ import annotations
 
@@ -26,16 +33,16 @@ from .domains import Domain, DomainError
 class MeshDomain(Domain):
     """Interior of a closed boundary mesh: ``vertices`` (n, dim) and ``cells`` (m, dim) vertex indices.
 
-    grid_nodes: nodes of the distance grid (default 2^14; finer grids cost set-up time and cache misses).
-    near_cells: below this many grid spacings from the boundary the walk radius is the plane bound of the nearest
-    node's candidate primitives (exact on convex parts) instead of the grid bound; nodes that near get lists.
+    grid_nodes: nodes of the distance grid (default 2^14: finer grids cost set-up time and cache misses, coarser ones
+    longer candidate lists).
+    near_cells: nodes within this many grid spacings (plus half a cell diagonal) of the boundary get candidate lists
+    and plane rows (default 2).
     """
-
-    near_cells = 2.0
 
     signed_in_kernel = False  # the kernel knows the distance to the mesh, not its sign: no CSG with meshes there
 
-    def __init__(self, vertices, cells, check: bool = True, grid_nodes: int | None = None):
+    def __init__(self, vertices, cells, check: bool = True, grid_nodes: int | None = None,
+                 near_cells: float = 2.0):
         V = np.asarray(vertices, dtype=np.float64)
         C = np.asarray(cells)
         if V.ndim != 2 or V.shape[1] not in (2, 3):
@@ -46,6 +53,9 @@ class MeshDomain(Domain):
                               f"({'segments' if self.dim == 2 else 'triangles'}), got {C.shape} {C.dtype}")
         if C.size == 0 or C.min() < 0 or C.max() >= len(V):
             raise DomainError(f"mesh cells index vertices outside 0..{len(V) - 1}")
+        if not near_cells > 0:
+            raise DomainError(f"near_cells must be positive, got {near_cells}")
+        self.near_cells = float(near_cells)
         self.vertices, self.cells = V, C.astype(np.int64)
         self.bounds = (V.min(axis=0), V.max(axis=0))
         self._build(grid_nodes if grid_nodes is not None else 1 << 14)
