@@ -24,6 +24,7 @@ import argparse
 import json
 import time
 from dataclasses import asdict, replace
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -73,21 +74,27 @@ def main():
     ap.add_argument("--fno-modes", type=int, default=12)
     ap.add_argument("--fno-width", type=int, default=32)
     ap.add_argument("--walks", type=int, default=10, help="walks per point and epoch")
+    ap.add_argument("--max-steps", type=int, default=25, help="WoS step limit (walks stopped by it are biased)")
     ap.add_argument("--walks-list", type=lambda t: [int(v) for v in t.split(",") if v.strip()],
                     help="WoS-NO only, one run per number of walks (first lr and weight)")
     ap.add_argument("--wos-cache", help="directory keeping the WoS targets between runs")
+    ap.add_argument("--train-refs", type=int, default=0,
+                    help="also score the first K training instances (DOLFINx references; the fit, not generalisation)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args()
     base = Config(instances=args.instances, test_instances=args.test_instances, steps=args.steps,
                   interior=args.interior, boundary=args.boundary, sigma=args.source_width, fem_n_r=args.fem_radial,
                   fem_n_t=8 * args.fem_radial, seed=args.seed, operator=args.operator, grid=args.grid,
-                  fno_modes=args.fno_modes, fno_width=args.fno_width, walks=args.walks, wos_cache=args.wos_cache)
+                  fno_modes=args.fno_modes, fno_width=args.fno_width, walks=args.walks, wos_cache=args.wos_cache,
+                  max_steps=args.max_steps)
     progress = not args.no_progress
     train_ds = Dataset(base, base.instances, np.random.default_rng(base.seed))
     test_ds = Dataset(base, base.test_instances, np.random.default_rng(base.seed + 1000))
     t0 = time.perf_counter()
     refs = _references(base, test_ds, args.refs_cache, progress)
     print(f"# references: {time.perf_counter() - t0:.1f} s; source width {args.source_width}", flush=True)
+    train_sub = SimpleNamespace(inst=train_ds.inst[:args.train_refs])
+    train_refs = references(base, train_sub, np.random.default_rng(base.seed + 3000), progress) if args.train_refs else []
 
     runs = [("wos", replace(base, lr=lr, wos_boundary_weight=w)) for lr in args.wos_lrs or args.lrs
             for w in args.wos_weights]
@@ -101,13 +108,17 @@ def main():
     def one(method, cfg):
         op, st = train(cfg, method, train_ds, progress=progress)
         err = relative_l2(op, test_ds, refs)
-        row = {"operator": cfg.operator, "walks": cfg.walks, "wos_walks": st["wos_walks"],
+        row = {"operator": cfg.operator, "walks": cfg.walks, "max_steps": cfg.max_steps,
+               "wos_overruns": st["wos_overruns"], "wos_walks": st["wos_walks"],
                "wos_seconds_computed": st.get("wos_seconds_computed"), "method": method,
                "pinn_points": cfg.pinn_points if method == "pinn" else None, "lr": cfg.lr,
                "boundary_weight": cfg.wos_boundary_weight if method == "wos" else cfg.boundary_weight,
                "rel_l2_mean": float(err.mean()), "rel_l2_std": float(err.std()), "steps": st["steps"],
                "seconds": st["seconds"], "wos_seconds": st["wos_seconds"], "final_loss": st["final_loss"],
                "config": asdict(cfg)}
+        if train_refs:
+            fit = relative_l2(op, train_sub, train_refs)
+            row["train_rel_l2_mean"], row["train_rel_l2_std"] = float(fit.mean()), float(fit.std())
         results.append(row)
         with open(args.out, "a") as fh:
             fh.write(json.dumps(row) + "\n")
@@ -118,6 +129,8 @@ def main():
     for method, cfg in runs:
         one(method, cfg)
     if args.walks_list:
+        return
+    if {r["method"] for r in results} != {"wos", "pinn"}:  # part of a sweep split over several processes
         return
     best_pinn = min((r for r in results if r["method"] == "pinn"), key=lambda r: r["rel_l2_mean"])
     if args.operator == "mlp":
