@@ -4,7 +4,8 @@ MATCOMPOSITE [G, G^T] or with the explicit product G^T G (accel.plugins.gnn.nati
 Chebyshev smoother applies by default) and a MatMult with the level's operator. The classical FSAI factor on
 tril(A) is used (the learned factor has the same pattern, so the same apply cost).
 
-    flock /tmp/accel-bench.lock .venv/bin/python benchmarks/gnn_apply_modes.py --matrix out/gnn-cases/plate_h0.005_c10000_s101
+    flock /tmp/accel-bench.lock .venv/bin/python benchmarks/gnn_apply_modes.py \
+        --matrix out/gnn-cases/plate_h0.005_c10000_s101
     flock /tmp/accel-bench.lock .venv/bin/python benchmarks/gnn_apply_modes.py --family plate --h 0.005
 """
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""CG iterations of several gnn models against classical FSAI (the same factor structure, on tril(A) and on tril(A^2); a model's pattern is in its metadata) and ICC on held-out
-members of the training families (seed 11; training used seeds 0-5): the loss study and the cross-family check.
+"""CG iterations of several gnn models against classical FSAI (the same factor structure, on tril(A) and on
+tril(A^2); a model's pattern is in its metadata) and ICC on held-out members of the training families (seed 11;
+training used seeds 0-5): the loss study, the pattern study and the cross-family check.
 
     .venv/bin/python benchmarks/gnn_models.py out/gnn-train/gnn-b.onnx out/gnn-train/gnn-d.onnx ...
 
@@ -26,7 +27,8 @@ def main(argv=None) -> int:
     from accel.plugins.gnn.problems import diffusion
     from gnn_common import run
 
-    print("| problem | unknowns | ICC | FSAI tril(A) | FSAI tril(A^2) | " + " | ".join(Path(m).stem for m in models) + " |")
+    print("| problem | unknowns | ICC | FSAI tril(A) | FSAI tril(A^2) | "
+          + " | ".join(Path(m).stem for m in models) + " |")
     print("|---|---|---|---|---|" + "---|" * len(models))
     for family, h, contrast in CASES:
         p = diffusion(family, h, contrast, seed=11)

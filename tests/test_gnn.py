@@ -383,8 +383,8 @@ def test_unknown_component_option():
 
     with pytest.raises(SolverConfigError, match="unknown gnn option.*valid: gnn_fallback, gnn_apply, gnn_chunk"):
         _gnn(None, shift=1.0)
-    with pytest.raises(SolverConfigError, match="gnn_chunk must be a non-negative integer"):
-        _gnn(None, gnn_chunk=-1)
+    with pytest.raises(SolverConfigError, match="gnn_chunk must be a positive integer"):
+        _gnn(None, gnn_chunk=0)
     with pytest.raises(SolverConfigError, match="gnn_network_min_rows must be a positive integer"):
         _gnn(None, gnn_network_min_rows="many")
 

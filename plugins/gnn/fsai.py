@@ -4,9 +4,9 @@ pattern (tril(A), or tril(A^2) for a graph built with ``pattern="a2"``).
 For each row i with lower pattern S_i (columns j <= i), solve A[S_i, S_i] g = e_i and scale g by 1/sqrt(g_i):
 then G A G^T has a unit diagonal and M = G^T G approximates A^-1 (G approximates the inverse Cholesky factor).
 Computed on the diagonally scaled matrix from the padded neighbour lists, one small Cholesky solve per row in a
-compiled loop (numba); the small matrix A[S_i, S_i] is read from A's rows through a position table (O(|S_i|
-nnz per row)), so long rows of the A^2 pattern cost no search over the slots. It is the gnn plugin's ablation (the same structure with a closed-form factor), its
-fallback, and the network's starting point.
+compiled loop (numba); the small matrix A[S_i, S_i] is read from A's rows through a position table (O(|S_i| nnz
+per row)), so long rows of the A^2 pattern cost no search over the slots. It is the gnn plugin's ablation (the
+same structure with a closed-form factor), its fallback, and the network's starting point.
 """
 from __future__ import annotations
 

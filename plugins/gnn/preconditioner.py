@@ -26,7 +26,7 @@ from .graph import OperatorError, check_symmetric, diagonal_and_checks, padded_g
 
 log = logging.getLogger(__name__)
 
-OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("explicit", "transpose"), "gnn_chunk": (0,),
+OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("explicit", "transpose"), "gnn_chunk": (50000,),
            "gnn_pattern": ("default", "a", "a2"), "gnn_network_min_rows": (1,)}
 
 
@@ -61,10 +61,9 @@ def _read_options(config: PreconditionerConfig) -> dict[str, object]:
             try:
                 value = int(value)
             except ValueError:
-                value = -1
-            if value < (0 if name == "gnn_chunk" else 1):
-                raise SolverConfigError(f"-{config.options_prefix}{name} must be a "
-                                        f"{'non-negative' if name == 'gnn_chunk' else 'positive'} integer")
+                value = 0
+            if value < 1:
+                raise SolverConfigError(f"-{config.options_prefix}{name} must be a positive integer")
         elif value not in valid:
             raise SolverConfigError(f"-{config.options_prefix}{name} {value!r} is not one of {', '.join(valid)}")
         out[name] = value
@@ -154,8 +153,7 @@ class _FactorPreconditioner:
         pieces, bad, graph_s, factor_s = [], False, 0.0, 0.0
         self._network_seconds = 0.0
         try:
-            size = self.options["gnn_chunk"] or chunk_rows(block, self.pattern)
-            for chunk_block, chunk_diag, which in chunks(block, diag, owned, self.rings, size):
+            for chunk_block, chunk_diag, which in chunks(block, diag, owned, self.rings, self.options["gnn_chunk"]):
                 ta = time.perf_counter()
                 graph = padded_graph(chunk_block, chunk_diag, self.pattern, near=which, hops=self.hops - 1)
                 tb = time.perf_counter()
@@ -213,17 +211,6 @@ class _FactorPreconditioner:
         self.fallback_used = True
 
 
-CHUNK_SLOTS = 8_000_000  # padded slots per network evaluation when gnn_chunk is 0 (about 0.5 GB per 16-channel state)
-
-
-def chunk_rows(block, pattern: str) -> int:
-    """Rows per chunk so that a chunk's padded lists hold about CHUNK_SLOTS slots: the longest row of A, times 4
-    for the A^2 pattern (measured: 107 vs 25 slots in 3D, 22 vs 8 in 2D). Fewer, larger chunks evaluate fewer
-    ring rows twice (at 320k 3D unknowns, chunks of 50k rows with 4 rings evaluate 1.79x the rows)."""
-    longest = int(np.diff(block.indptr).max(initial=1))
-    return max(1000, CHUNK_SLOTS // (longest * (4 if pattern == "a2" else 1)))
-
-
 def chunks(block, diag, owned, rings: int, size: int):
     """(sub-block, its diagonal, local numbers of its chunk rows) for chunks of ``size`` owned rows, each with the
     ``rings`` rings around it, so the network's memory stays bounded and every chunk computes its rows exactly as
@@ -267,8 +254,9 @@ def _concatenate(pieces, which: int):
 
 class FSAIPreconditioner(_FactorPreconditioner):
     """Classical FSAI (closed form per row), applied as y = G^T (G x). Options under ``-{prefix}accel_``:
-    ``gnn_pattern a|a2`` (G on tril(A) or on tril(A^2); default: that of the default shipped gnn model), ``gnn_apply explicit|transpose`` (a stored
-    G^T, or MatMultTranspose with G), ``gnn_chunk N`` (rows per batch; 0: sized by memory)."""
+    ``gnn_pattern a|a2`` (G on tril(A) or on tril(A^2); default: the pattern of the default shipped gnn model),
+    ``gnn_apply explicit|transpose`` (a stored G^T, or MatMultTranspose with G), ``gnn_chunk N`` (rows per batch of
+    small solves; the factor does not depend on it)."""
 
     hops = 1
 
@@ -291,8 +279,8 @@ class GNNPreconditioner(_FactorPreconditioner):
                               ``transpose``, MatMultTranspose with G, for G's memory once more)
     ``gnn_fallback fsai``     factor used when the network's output has NaN/Inf (``fsai`` or ``jacobi``), with a
                               warning
-    ``gnn_chunk 0``           rows per network evaluation (each with its rings of neighbours; bounds the memory,
-                              the factor does not depend on it); 0: about 8e6 padded slots per chunk
+    ``gnn_chunk 50000``       rows per network evaluation (each with its rings of neighbours; bounds the memory,
+                              the factor does not depend on it)
     ``gnn_network_min_rows 1`` matrices with fewer rows get the classical FSAI factor instead of the network (as a
                               multigrid smoother: the network on the fine levels only, where it pays)
     ``gnn_pattern``           the factor's pattern, ``a`` (tril(A)) or ``a2`` (tril(A^2), the graph with
@@ -314,8 +302,8 @@ class GNNPreconditioner(_FactorPreconditioner):
         chosen = self.options["gnn_pattern"]
         if chosen not in ("default", self.pattern):
             raise SolverConfigError(f"-{config.options_prefix}gnn_pattern {chosen} differs from the pattern "
-                                    f"{self.pattern!r} the model {self.model} was trained on; drop the option or pass a "
-                                    f"model trained with 'accel train gnn --pattern {chosen}'")
+                                    f"{self.pattern!r} the model {self.model} was trained on; drop the option or pass "
+                                    f"a model trained with 'accel train gnn --pattern {chosen}'")
         self.session = None
 
     def _check_features(self) -> None:
