@@ -237,14 +237,13 @@ def _tri_closest(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz):
 
 
 # mesh parameter row (offsets from the operation's parameter offset; written by mesh_domain.MeshDomain.emit):
-# grid origin (3), spacing, 1 / spacing, shape (3), then offsets into fp of the node values (per grid node: its
-# exact distance, or -(1 + record number) for a node near the boundary), the near-node records (exact distance,
-# plane-block offset, candidate-list start and length), the plane blocks (MESH_PLANES rows (n, c'): the bound is
-# min over rows of n.x - c'), the primitive table; the number of primitives; the offset of the candidate lists in
-# ip. Offsets are stored as floats (exact below 2^53).
-M_H, M_INVH, M_SHAPE, M_NODES, M_RECS, M_PBLOCKS, M_PRIMS, M_NPRIMS, M_LIST = 3, 4, 5, 8, 9, 10, 11, 12, 13
+# grid origin (3), spacing, 1 / spacing, shape (3), then offsets into fp of the node pairs (per grid node: its exact
+# distance and the offset of its plane block, -1 for a node far from the boundary: one cache line per query), the
+# plane blocks (MESH_PLANES rows (n, c'): the bound is min over rows of n.x - c'), the primitive table; the number
+# of primitives; the offsets in ip of the candidate lists' CSR starts (per node) and entries. Offsets are stored as
+# floats (exact below 2^53).
+M_H, M_INVH, M_SHAPE, M_NODES, M_PBLOCKS, M_PRIMS, M_NPRIMS, M_STARTS, M_LIST = 3, 4, 5, 8, 9, 10, 11, 12, 13
 MESH_ROW = 14
-REC_WIDTH = 4
 MESH_PLANES = (0, 0, 2, 3)  # plane rows per near node, by dimension
 # primitive table rows: 2D segment (a, e = b - a, 1 / |e|^2, unit normal n); 3D triangle (a, e0 = b - a, e1 = c - a,
 # unit normal n, e0.e0, e0.e1, e1.e1, 1 / (e0.e0 e1.e1 - (e0.e1)^2) (0 when degenerate), 1 / |e0|^2, 1 / |e1|^2,
@@ -325,11 +324,10 @@ def mesh_nearest(fp, ip, o, dim, x, y, z):
     when the node has no list or the point lies outside the grid. A candidate is skipped when its plane alone is
     already no nearer than the best so far."""
     node = _mesh_node(fp, o, dim, x, y, z)
-    v = fp[np.int64(fp[o + M_NODES]) + max(node, 0)]
-    listed = (node >= 0) & (v < 0.0)
-    r = np.int64(fp[o + M_RECS]) + REC_WIDTH * (np.int64(-v) - 1 if listed else 0)
-    a = np.int64(fp[r + 2]) if listed else 0
-    count = np.int64(fp[r + 3]) if listed else np.int64(fp[o + M_NPRIMS])
+    s_off = np.int64(fp[o + M_STARTS]) + max(node, 0)
+    a, b = ip[s_off], ip[s_off + 1]
+    listed = (node >= 0) & (b > a)
+    count = b - a if listed else np.int64(fp[o + M_NPRIMS])
     prims, width = np.int64(fp[o + M_PRIMS]), PRIM_WIDTH2 if dim == 2 else PRIM_WIDTH3
     l_off = np.int64(fp[o + M_LIST]) + a
     best, pbest = np.inf, 0
@@ -379,16 +377,15 @@ def _mesh_bound_pass(fp, o, dim, X, d, i0, i1):
     convex with one row per face that can be nearest (mesh_domain._plane_rows).
 
     Written for the scalar loop it is: parameters read once, unsigned indices (numba checks every signed index for
-    wraparound, a branch per load), every load unconditional (record 0 stands in for far nodes) so that the result
+    wraparound, a branch per load), every load unconditional (block 0 stands in for far nodes) so that the result
     is a select, not a branch."""
     h, inv_h = fp[o + M_H], fp[o + M_INVH]
     ox, oy, oz = fp[o], fp[o + 1], fp[o + 2]
     n0, n1, n2 = np.int64(fp[o + M_SHAPE]), np.int64(fp[o + M_SHAPE + 1]), np.int64(fp[o + M_SHAPE + 2])
-    nodes, recs, blocks = np.uint64(fp[o + M_NODES]), np.uint64(fp[o + M_RECS]), np.uint64(fp[o + M_PBLOCKS])
+    nodes, blocks = np.uint64(fp[o + M_NODES]), np.uint64(fp[o + M_PBLOCKS])
     u1, u2, u3, u4, u5, u6 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(5), np.uint64(6)
     u7, u8, u9, u10, u11 = np.uint64(7), np.uint64(8), np.uint64(9), np.uint64(10), np.uint64(11)
     u12, u13, u15 = np.uint64(12), np.uint64(13), np.uint64(15)
-    rw = np.uint64(REC_WIDTH)
     for i in range(i0, i1):
         x, y = X[0, i], X[1, i]
         z = X[2, i] if dim == 3 else 0.0
@@ -398,11 +395,11 @@ def _mesh_bound_pass(fp, o, dim, X, d, i0, i1):
         ok = (fi >= 0) & (fi < n0) & (fj >= 0) & (fj < n1) & (fk >= 0) & (fk < n2)
         ci, cj, ck = min(max(fi, 0), n0 - 1), min(max(fj, 0), n1 - 1), min(max(fk, 0), n2 - 1)
         dx, dy, dz = x - (ox + ci * h), y - (oy + cj * h), (z - (oz + ck * h)) if dim == 3 else 0.0
-        v = fp[nodes + np.uint64((ci * n1 + cj) * n2 + ck)]
-        near = v < 0.0
-        r = recs + rw * np.uint64(max(np.int64(-v) - 1, 0))
-        gb = v + (fp[r] - v) * near - math.sqrt(dx * dx + dy * dy + dz * dz)  # arithmetic select: no branch
-        pb = blocks + np.uint64(fp[r + u1])
+        rec = nodes + u2 * np.uint64((ci * n1 + cj) * n2 + ck)
+        gb = fp[rec] - math.sqrt(dx * dx + dy * dy + dz * dz)
+        off = fp[rec + u1]
+        near = off >= 0.0
+        pb = blocks + np.uint64(max(off, 0.0))
         if dim == 2:
             plane = min(fp[pb] * x + fp[pb + u1] * y - fp[pb + u3], fp[pb + u4] * x + fp[pb + u5] * y - fp[pb + u7])
         else:
