@@ -25,6 +25,8 @@ CONFIGS = {
     "gamg": {**UNPREC, "pc_type": "gamg"},  # PETSc's default smoother: Chebyshev/Jacobi
     "gamg+gnn": {**UNPREC, "pc_type": "gamg", **SMOOTHER, "mg_levels_accel_plugin": "gnn"},
     "gamg+fsai": {**UNPREC, "pc_type": "gamg", **SMOOTHER, "mg_levels_accel_plugin": "fsai"},
+    # the options-only form of "network on the finest level": coarser levels (fewer rows) get classical FSAI
+    "gamg+gnn-fine": {**UNPREC, "pc_type": "gamg", **SMOOTHER, "mg_levels_accel_plugin": "gnn"},
     "gamg+fsai-native": {**UNPREC, "pc_type": "gamg"},
     "gamg+gnn-native": {**UNPREC, "pc_type": "gamg"},
     "gamg+gnn-native-fine": {**UNPREC, "pc_type": "gamg"},
@@ -72,6 +74,8 @@ def run(A, b, name: str, model: str | None = None, rtol: float = 1e-8, max_it: i
     opts = dict(CONFIGS[name])
     if name == "cg+gnn2":
         model = model2
+    if name == "gamg+gnn-fine":  # GAMG's first coarsening cuts the rows by 4x or more
+        opts["mg_levels_accel_gnn_network_min_rows"] = A.getSize()[0] // 2 + 1
     if A.getComm().getSize() > 1:  # PETSc's ICC is sequential: block Jacobi with ICC(0) blocks on several ranks
         for key in ("pc_type", "mg_levels_pc_type"):
             if opts.get(key) == "icc":

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 ROWS = ["cg+icc", "cg+fsai", "cg+gnn", "cg+fsai-native", "cg+gnn-native", "cg+fsai2", "cg+gnn2", "cg+fsai2-native",
-        "cg+gnn2-native", "gamg", "gamg+gnn", "gamg+fsai", "gamg+gnn-native", "gamg+fsai-native",
+        "cg+gnn2-native", "gamg", "gamg+gnn", "gamg+gnn-fine", "gamg+fsai", "gamg+gnn-native", "gamg+fsai-native",
         "gamg+gnn-native-fine", "gamg+gnn-native-fine-cheb", "gamg+fsai-native-fine-cheb", "gamg+gnn2-native-fine",
         "gamg+fsai2-native-fine", "gamg+jacobi", "gamg+sor", "gamg+icc", "boomeramg", "boomeramg-3d"]
 # the Python-apply twins of the native rows (same iterations, tested) are left out by default, except gamg+gnn
