@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 from mpi4py import MPI
 
+from accel.cliargs import nonnegative_int, positive_float, positive_int
 from accel.plugins.wos.domains import Ball, Box, StarShaped
 from accel.plugins.wos.estimator import WalkOnSpheres, WoSSettings
 from accel.plugins.wos.mesh_domain import MeshDomain, boundary_of_dolfinx_mesh
@@ -130,13 +131,13 @@ _blocks_parallel = None
 def main():
     global _blocks_parallel
     ap = argparse.ArgumentParser()
-    ap.add_argument("--points", type=int, default=64)
-    ap.add_argument("--walks", type=int, default=20000, help="walks per point (a tenth for the mesh domains)")
-    ap.add_argument("--epsilon", type=float, default=1e-3)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--points", type=positive_int, default=64)
+    ap.add_argument("--walks", type=positive_int, default=20000, help="walks per point (every domain, meshes included)")
+    ap.add_argument("--epsilon", type=positive_float, default=1e-3)
+    ap.add_argument("--repeats", type=positive_int, default=3)
     ap.add_argument("--only", default="", help="comma list of domain name prefixes")
-    ap.add_argument("--threads", type=int, default=0, help="run on one rank with numba parallel=True threads")
-    ap.add_argument("--naive-walks", type=int, default=2000, help="walks per point for the naive numpy reference")
+    ap.add_argument("--threads", type=nonnegative_int, default=0, help="run on one rank with numba parallel=True threads")
+    ap.add_argument("--naive-walks", type=positive_int, default=2000, help="walks per point for the naive numpy reference")
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
     only = [s for s in args.only.split(",") if s]
@@ -169,7 +170,7 @@ def main():
         lo, hi = dom.bounds
         P = rng.uniform(lo, hi, (20 * args.points, dom.dim))
         P = P[dom.sdf(np.ascontiguousarray(P.T)) < -0.05][:args.points]
-        walks = max(1, args.walks // (10 if "mesh" in name else 1))
+        walks = args.walks
         est = WalkOnSpheres(dom, _g, settings=WoSSettings(epsilon=args.epsilon, walks=walks, seed=1), comm=comm)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
