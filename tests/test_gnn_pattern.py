@@ -3,6 +3,9 @@ stack: the factor's definition on a small matrix, CG iteration counts, the nativ
 and the same factor on 1 and 2 ranks with the doubled rings."""
 from __future__ import annotations
 
+import dataclasses
+import shutil
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -91,6 +94,19 @@ def test_shipped_a2_model_is_picked_by_the_pattern_option_and_beats_classical_fs
                                    ("gnn", {"accel_gnn_pattern": "a2"}))]
     p.destroy()
     assert its == [62, 42, 41]  # 996 unknowns
+
+
+def test_refuses_a_model_of_an_unknown_pattern(tiny_a2, tmp_path):
+    from accel import modelmeta
+    from accel.errors import ModelError
+    from accel.plugins.gnn.preconditioner import GNNPreconditioner
+
+    path = tmp_path / "a3.onnx"
+    shutil.copy(tiny_a2, path)
+    meta = modelmeta.read(path)
+    modelmeta.write(path, dataclasses.replace(meta, settings={**meta.settings, "pattern": "a3"}))
+    with pytest.raises(ModelError, match="pattern 'a3', which this accel does not build"):
+        GNNPreconditioner(PreconditionerConfig(model=str(path)))
 
 
 def test_network_min_rows_gives_the_classical_factor(tiny_a2):

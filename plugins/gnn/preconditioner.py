@@ -309,9 +309,13 @@ class GNNPreconditioner(_FactorPreconditioner):
     def _check_features(self) -> None:
         """The model must read the inputs this version computes (layout, node and edge features, rings)."""
         from .export import LAYOUT
-        from .graph import EDGE_FEATURES, NODE_FEATURES
+        from .graph import EDGE_FEATURES, NODE_FEATURES, PATTERNS
 
         s = self.meta.settings
+        if s.get("pattern", "a") not in PATTERNS:
+            raise ModelError(f"{self.model} writes a factor on the pattern {s.get('pattern')!r}, which this accel does "
+                             f"not build (it builds {', '.join(PATTERNS)}); retrain it with 'accel train gnn "
+                             "--pattern a2' (or a)")
         if (self.meta.layout != LAYOUT or s.get("node_features") != list(NODE_FEATURES)
                 or s.get("edge_features") != list(EDGE_FEATURES) or not isinstance(s.get("rings"), int)):
             raise ModelError(f"{self.model} was exported for other inputs (layout {self.meta.layout!r}, node features "
