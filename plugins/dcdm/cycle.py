@@ -11,16 +11,9 @@ a test checks that they do. One application with residual r:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-
-@dataclass(frozen=True)
-class CycleSettings:
-    pre: int = 2
-    post: int = 2
-    omega: float = 0.67
+from accel.components import CycleSettings
 
 
 def coupled_rows(A) -> "np.ndarray":

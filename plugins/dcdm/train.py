@@ -150,7 +150,9 @@ def train(cfg: TrainConfig, log_path: Path | None = None, progress: bool = False
 def _train(cfg: TrainConfig, log_path, progress, operators):
     import torch
 
-    from .cycle import CycleSettings, apply_cycle, dcdm_loss, energy_loss
+    from accel.components import CycleSettings
+
+    from .cycle import apply_cycle, dcdm_loss, energy_loss
     from .network import build_model
 
     key = "matrices"
