@@ -136,8 +136,10 @@ def main():
     ap.add_argument("--epsilon", type=positive_float, default=1e-3)
     ap.add_argument("--repeats", type=positive_int, default=3)
     ap.add_argument("--only", default="", help="comma list of domain name prefixes")
-    ap.add_argument("--threads", type=nonnegative_int, default=0, help="run on one rank with numba parallel=True threads")
-    ap.add_argument("--naive-walks", type=positive_int, default=2000, help="walks per point for the naive numpy reference")
+    ap.add_argument("--threads", type=nonnegative_int, default=0,
+                    help="run on one rank with numba parallel=True threads")
+    ap.add_argument("--naive-walks", type=positive_int, default=2000,
+                    help="walks per point for the naive numpy reference")
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
     only = [s for s in args.only.split(",") if s]

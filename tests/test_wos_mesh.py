@@ -21,6 +21,11 @@ def _domain(name):
         return _closed_curve(lambda t: np.ones_like(t), 1024)
     if name == "flower":  # non-convex: reflex stretches between the petals
         return _closed_curve(lambda t: 1 + 0.3 * np.cos(5 * t), 600)
+    if name == "holed":  # two boundary components: the unit circle and a hole (concave from the domain's side)
+        t, u = np.linspace(0, 2 * np.pi, 512, endpoint=False), np.linspace(0, 2 * np.pi, 128, endpoint=False)
+        V = np.vstack([np.stack([np.cos(t), np.sin(t)], 1), 0.3 * np.stack([np.cos(u), np.sin(u)], 1) + [0.2, 0.1]])
+        ring = lambda k, off: off + np.stack([np.arange(k), (np.arange(k) + 1) % k], 1)  # noqa: E731
+        return MeshDomain(V, np.vstack([ring(512, 0), ring(128, 512)]))
     from dolfinx import mesh as dmesh
     from mpi4py import MPI
 
@@ -37,7 +42,7 @@ def _harmonic(P):
     return np.exp(P[:, 0]) * np.cos(P[:, 1])  # harmonic in 2D and 3D
 
 
-@pytest.mark.parametrize("name", ["circle", "flower", "cube"])
+@pytest.mark.parametrize("name", ["circle", "flower", "holed", "cube"])
 def test_walk_radius_is_a_lower_bound_and_stopping_is_exact(name):
     dom = _domain(name)
     prog = compile_domain(dom)
@@ -71,10 +76,11 @@ def test_walk_exits_are_exact_closest_points(name):
     assert np.all(d < 1e-12) and np.allclose(closest, exits, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["circle", "flower", "cube"])
+@pytest.mark.parametrize("name", ["circle", "flower", "holed", "cube"])
 def test_harmonic_estimates_on_meshes_within_three_standard_errors(name):
     dom = _domain(name)
     X = {"circle": [[0.5, 0.1], [-0.1, 0.4], [0.0, -0.6]], "flower": [[0.9, 0.1], [-0.2, 0.5], [0.1, -0.3]],
+         "holed": [[0.8, 0.0], [-0.5, -0.5], [0.2, 0.6]],
          "cube": [[0.5, 0.5, 0.5], [0.2, 0.7, 0.4], [0.9, 0.1, 0.3]]}[name]
     X = np.array(X)
     eps = 1e-4

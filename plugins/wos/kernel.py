@@ -11,8 +11,8 @@ Domains are compiled to a small stack program (``ops``, one row per operation: c
 stride) evaluated over a set of lanes: each operation is one branch-free loop over the lanes, which the compiler
 vectorises. The program computes ``d = -sdf`` (positive inside) of balls, boxes, star shapes (closed-form bound
 plus a grid of exact distances), boundary meshes (grid bound and per-node plane rows, exact point-segment /
-point-triangle distances from per-node candidate lists below epsilon; see mesh_domain), and their unions (max), intersections (min) and differences
-(``min(d_a, -d_b)``).
+point-triangle distances from per-node candidate lists below epsilon; see mesh_domain), and their unions (max),
+intersections (min) and differences (``min(d_a, -d_b)``).
 
 The walk loop keeps ``LANES`` walks in flight: a finished walk's lane is refilled at once with the next walk of the
 block, so the vector loops stay full; once no walks are left the live lanes are compacted.
