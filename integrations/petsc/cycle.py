@@ -25,11 +25,15 @@ class TwoGridCycle:
         self.res, self.c, self.Ac = (A.createVecLeft() for _ in range(3))
         self.coupled = None
         self.smooth_time = 0.0
+        # set by MultilevelCycle when the correction is already energy-optimal (a K-cycle's on a Galerkin level)
+        self.optimal_correction = False
+        self._sor_with_guess = None
         try:
             self._read_operator(needs_positive_diagonal=smoother is None)
             if smoother is not None:  # last: nothing after it can fail and leave the PC behind
                 self.smoother = smoother(A)
                 self.tmp = A.createVecLeft()
+                self._sor_with_guess = _sor_sweep(self.smoother)
         except Exception:
             self.destroy()
             raise
@@ -82,6 +86,8 @@ class TwoGridCycle:
     def apply(self, r, z, network) -> bool:
         """z <- cycle(r); ``network(res, c)`` fills c (the network, or the next level's correction). Returns False
         when the network produced a non-finite value."""
+        if self.optimal_correction and self._sor_with_guess is not None:
+            return self._apply_optimal(r, z, network)
         t = time.perf_counter()
         A, res, c, Ac = self.A, self.res, self.c, self.Ac
         if self.pre:
@@ -115,6 +121,33 @@ class TwoGridCycle:
         self.smooth_time += time.perf_counter() - t
         return True
 
+    def _apply_optimal(self, r, z, network) -> bool:
+        """The cycle when the correction needs no line search (its step would be 1) and the smoother is SOR: the
+        correction is added as it is and the post sweeps run as SOR from that guess (MatSOR without a residual), which
+        spares the product with A, two dot products and the residual update of :meth:`apply`."""
+        t = time.perf_counter()
+        omega, its, lits = self._sor_with_guess
+        if self.pre:
+            self._sweep(r, z, first=True)
+            for _ in range(self.pre - 1):
+                self.A.mult(z, self.res)
+                self.res.aypx(-1.0, r)
+                self._sweep(self.res, z)
+            self.A.mult(z, self.res)
+            self.res.aypx(-1.0, r)
+        self.smooth_time += time.perf_counter() - t
+        if not network(self.res if self.pre else r, self.c if self.pre else z):
+            return False
+        t = time.perf_counter()
+        if self.pre:
+            z.axpy(1.0, self.c)
+        if self.post:
+            from petsc4py import PETSc
+
+            self.A.SOR(r, z, omega, PETSc.Mat.SORType.LOCAL_SYMMETRIC_SWEEP, 0.0, its * self.post, lits)
+        self.smooth_time += time.perf_counter() - t
+        return True
+
     def _sweep(self, res, z, first=False):
         """z += M^-1 res (z = M^-1 res when ``first``); may overwrite ``res`` (Jacobi does, in place)."""
         if self.smoother is None:
@@ -136,6 +169,20 @@ class TwoGridCycle:
         if self.smoother is not None:
             self.smoother.destroy()
             self.smoother = None
+
+
+def _sor_sweep(pc):
+    """(omega, its, lits) of a PETSc SOR smoother with its default sweep (local symmetric, no diagonal shift), whose
+    Richardson steps from a non-zero guess ``MatSOR`` computes directly; None for any other smoother or sweep."""
+    if pc.getType() != "sor":
+        return None
+    from petsc4py import PETSc
+
+    opts = PETSc.Options(pc.getOptionsPrefix())
+    other = ("symmetric", "backward", "forward", "local_forward", "local_backward", "diagonal_shift")
+    if any(opts.hasName(f"pc_sor_{k}") for k in other):
+        return None
+    return opts.getReal("pc_sor_omega", 1.0), opts.getInt("pc_sor_its", 1), opts.getInt("pc_sor_lits", 1)
 
 
 def _identity_on_empty_rows(op):
@@ -203,6 +250,12 @@ class MultilevelCycle:
             if cycle.coupled is not None:
                 _identity_on_empty_rows(op)
         self.cycles.append(TwoGridCycle(op, pre, post, omega, smoother))
+        if self.kcycle and not self.coarsening:
+            # A_{l+1} = P_l^T A_l P_l and the K-cycle's correction e is A_{l+1}-optimal, so the line search of P_l e
+            # on level l would return 1: the levels above the network's skip it (zero on empty aggregates: their rows
+            # of P_l are zero and the identity rows added there get no residual)
+            for cycle in self.cycles[:-1]:
+                cycle.optimal_correction = True
         self.rc = [P.createVecRight() for P in self.P]
         self.ec = [P.createVecRight() for P in self.P]
         if self.kcycle:
