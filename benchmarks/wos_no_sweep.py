@@ -94,7 +94,8 @@ def main():
     refs = _references(base, test_ds, args.refs_cache, progress)
     print(f"# references: {time.perf_counter() - t0:.1f} s; source width {args.source_width}", flush=True)
     train_sub = SimpleNamespace(inst=train_ds.inst[:args.train_refs])
-    train_refs = references(base, train_sub, np.random.default_rng(base.seed + 3000), progress) if args.train_refs else []
+    train_refs = (references(base, train_sub, np.random.default_rng(base.seed + 3000), progress)
+                  if args.train_refs else [])
 
     runs = [("wos", replace(base, lr=lr, wos_boundary_weight=w)) for lr in args.wos_lrs or args.lrs
             for w in args.wos_weights]
