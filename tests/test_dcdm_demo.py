@@ -25,6 +25,21 @@ def test_core_imports_nothing_from_plugins_or_integrations():
     assert not bad, bad
 
 
+def test_integrations_import_no_plugin():
+    """The PETSc and DOLFINx integrations reach components through the registry, never a plugin's module (the one
+    exception: a bare .onnx surrogate file is read by the neural-operator plugin's Surrogate class)."""
+    allowed = {("petsc/guess.py", "accel.plugins.neural_operator.surrogate")}
+    bad = []
+    for path in sorted((ROOT / "integrations").rglob("*.py")):
+        rel = str(path.relative_to(ROOT / "integrations"))
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            bad += [f"{rel}:{node.lineno} imports {n}" for n in names
+                    if n.startswith(("accel.plugins", "plugins")) and (rel, n) not in allowed]
+    assert not bad, bad
+
+
 def test_library_code_never_switches_the_matplotlib_backend():
     """Plots use the object API (Figure + FigureCanvasAgg): a backend switch or pyplot is process-wide state."""
     paths = list((ROOT / "accel").glob("*.py"))

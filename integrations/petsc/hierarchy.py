@@ -13,8 +13,13 @@ Any extent coarsens, one axis at a time:
 ``constant`` interpolation (aggregation) joins the same pairs (the odd extent's last point joins the last pair).
 The network is fully convolutional: coarse grids it cannot take as is are zero-padded to its grid multiple by the
 preconditioner component; the levels stop once every extent is at most the training grid's.
+
+:func:`plane_couplings` reads an operator's coupling between neighbouring grid layers from its action alone (the
+coefficient inputs of grid networks, in training and at set-up).
 """
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -193,3 +198,25 @@ def _rows_with_gaps(P: sp.csr_matrix, rows: np.ndarray, on_grid: np.ndarray) -> 
     counts[on_grid] = np.diff(picked.indptr)
     indptr = np.concatenate([[0], np.cumsum(counts)])
     return sp.csr_matrix((picked.data, picked.indices, indptr), shape=(len(rows), P.shape[1]))
+
+
+def plane_couplings(matvec: Callable, shape: Sequence[int], root: bool = True) -> np.ndarray | None:
+    """(dim, *shape): for each axis a and grid point i, the sum of A[i, j] over the points j with x_a(j) = x_a(i) + 1.
+
+    Needs only the operator's action ``matvec(grid) -> grid`` (C-ordered grids; on ranks other than the ``root`` it
+    is called with None, the same number of times, and its result ignored), so it works for any ordering and rank
+    count: three products per axis with the indicator of the layers x_a = c (mod 3). The stencil reaches one layer
+    each way, so the product with colour (x_a(i) + 1) mod 3 picks exactly the next layer's entries."""
+    shape = tuple(int(n) for n in shape)
+    out = np.zeros((len(shape), *shape)) if root else None
+    for axis, n in enumerate(shape):
+        layer = np.arange(n).reshape([n if a == axis else 1 for a in range(len(shape))]) % 3
+        for c in range(3):
+            product = matvec(np.broadcast_to(layer == c, shape).astype(np.float64) if root else None)
+            if root:
+                pick = np.broadcast_to((layer + 1) % 3 == c, shape)
+                out[axis][pick] = np.asarray(product).reshape(shape)[pick]
+    if root:
+        for axis, n in enumerate(shape):  # the last layer has no next layer (x_a + 1 = n is the colour of x_a = 0)
+            out[(axis, *(n - 1 if a == axis else slice(None) for a in range(len(shape))))] = 0.0
+    return out

@@ -17,7 +17,7 @@ import numpy as np
 from accel.errors import SolverConfigError
 
 from .cycle import MultilevelCycle
-from .hierarchy import interpolation, petsc_interpolation
+from .hierarchy import interpolation, petsc_interpolation, plane_couplings
 from .transfer import GridTransfer, NaturalGridTransfer
 
 INTERPOLATIONS = ("linear", "constant")
@@ -95,10 +95,8 @@ class GridLevels:
 
     def network_couplings(self) -> np.ndarray | None:
         """(dim, *shape) on rank 0 (None elsewhere): per axis, each network-grid point's summed coupling to the next
-        layer of the network-level operator (``plugins/dcdm/features.plane_couplings``: 3 products per axis through
+        layer of the network-level operator (:func:`hierarchy.plane_couplings`: 3 products per axis through
         the transfer, so any ordering and rank count). Collective."""
-        from accel.plugins.dcdm.features import plane_couplings
-
         op, transfer = self.network_operator, self.transfer
         x, y = op.createVecRight(), op.createVecLeft()
         zero = op.createVecLeft()

@@ -13,9 +13,11 @@ solve time (the PC's network-level PETSc operator):
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
+
+from accel.integrations.petsc.hierarchy import plane_couplings
 
 AXIS_NAMES = "zyx"
 COEFFICIENT_INPUTS = ("log_diagonal", "coupling")
@@ -46,28 +48,6 @@ def input_names(dim: int, diagonal: bool = False, coefficients: bool = False) ->
 
 def needs_couplings(names: Sequence[str]) -> bool:
     return any(n.startswith("coupling_") for n in names)
-
-
-def plane_couplings(matvec: Callable, shape: Sequence[int], root: bool = True) -> np.ndarray | None:
-    """(dim, *shape): for each axis a and grid point i, the sum of A[i, j] over the points j with x_a(j) = x_a(i) + 1.
-
-    Needs only the operator's action ``matvec(grid) -> grid`` (C-ordered grids; on ranks other than the ``root`` it
-    is called with None, the same number of times, and its result ignored), so it works for any ordering and rank
-    count: three products per axis with the indicator of the layers x_a = c (mod 3). The stencil reaches one layer
-    each way, so the product with colour (x_a(i) + 1) mod 3 picks exactly the next layer's entries."""
-    shape = tuple(int(n) for n in shape)
-    out = np.zeros((len(shape), *shape)) if root else None
-    for axis, n in enumerate(shape):
-        layer = np.arange(n).reshape([n if a == axis else 1 for a in range(len(shape))]) % 3
-        for c in range(3):
-            product = matvec(np.broadcast_to(layer == c, shape).astype(np.float64) if root else None)
-            if root:
-                pick = np.broadcast_to((layer + 1) % 3 == c, shape)
-                out[axis][pick] = np.asarray(product).reshape(shape)[pick]
-    if root:
-        for axis, n in enumerate(shape):  # the last layer has no next layer (x_a + 1 = n is the colour of x_a = 0)
-            out[(axis, *(n - 1 if a == axis else slice(None) for a in range(len(shape))))] = 0.0
-    return out
 
 
 def scipy_couplings(A, shape: Sequence[int]) -> np.ndarray:
