@@ -36,6 +36,8 @@ SOLVERS = {
                     "-mg_levels_ksp_type", "chebyshev", "-mg_levels_pc_type", "jacobi"],
     "fcg2+neural": NEURAL,
     "fcg2+neural-sor": [*NEURAL, "-accel_smoother", "sor", "-accel_cycle_pre", "1", "-accel_cycle_post", "1"],
+    "fcg2+neural-k": [*NEURAL, "-accel_smoother", "sor", "-accel_cycle_pre", "0", "-accel_cycle_post", "1",
+                      "-accel_cycle_type", "k"],
 }
 
 
