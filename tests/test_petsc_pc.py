@@ -137,6 +137,11 @@ def test_unknown_smoother_lists_the_valid_ones(poisson2d):
         _neural(*poisson2d, accel_smoother="gauss")
 
 
+def test_unknown_cycle_type_lists_the_valid_ones(poisson2d):
+    with pytest.raises(SolverConfigError, match=r"-accel_cycle_type 'w': valid are v, k"):
+        _neural(*poisson2d, accel_cycle_type="w")
+
+
 def test_same_iterations_on_one_and_two_ranks(run_mpi, tmp_path):
     script = tmp_path / "ranks.py"
     script.write_text(
