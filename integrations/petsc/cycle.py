@@ -126,7 +126,7 @@ class TwoGridCycle:
         correction is added as it is and the post sweeps run as SOR from that guess (MatSOR without a residual), which
         spares the product with A, two dot products and the residual update of :meth:`apply`."""
         t = time.perf_counter()
-        omega, its, lits = self._sor_with_guess
+        omega, its, lits, sweep = self._sor_with_guess
         if self.pre:
             self._sweep(r, z, first=True)
             for _ in range(self.pre - 1):
@@ -142,9 +142,7 @@ class TwoGridCycle:
         if self.pre:
             z.axpy(1.0, self.c)
         if self.post:
-            from petsc4py import PETSc
-
-            self.A.SOR(r, z, omega, PETSc.Mat.SORType.LOCAL_SYMMETRIC_SWEEP, 0.0, its * self.post, lits)
+            self.A.SOR(r, z, omega, sweep, 0.0, its * self.post, lits)
         self.smooth_time += time.perf_counter() - t
         return True
 
@@ -172,7 +170,7 @@ class TwoGridCycle:
 
 
 def _sor_sweep(pc):
-    """(omega, its, lits) of a PETSc SOR smoother with its default sweep (local symmetric, no diagonal shift), whose
+    """(omega, its, lits, sweep type) of a PETSc SOR smoother with its default sweep (local symmetric, no diagonal shift), whose
     Richardson steps from a non-zero guess ``MatSOR`` computes directly; None for any other smoother or sweep."""
     if pc.getType() != "sor":
         return None
@@ -182,7 +180,8 @@ def _sor_sweep(pc):
     other = ("symmetric", "backward", "forward", "local_forward", "local_backward", "diagonal_shift")
     if any(opts.hasName(f"pc_sor_{k}") for k in other):
         return None
-    return opts.getReal("pc_sor_omega", 1.0), opts.getInt("pc_sor_its", 1), opts.getInt("pc_sor_lits", 1)
+    return (opts.getReal("pc_sor_omega", 1.0), opts.getInt("pc_sor_its", 1), opts.getInt("pc_sor_lits", 1),
+            PETSc.Mat.SORType.LOCAL_SYMMETRIC_SWEEP)
 
 
 def _identity_on_empty_rows(op):
