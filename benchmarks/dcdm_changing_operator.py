@@ -8,8 +8,8 @@ pattern for every step: explicit zeros across walls) and solves a new right-hand
 solver. Each solver keeps one KSP for the whole run and pays, every step, the set-up its PC needs for new values:
 ICC its factorisation, BoomerAMG its hierarchy, PCMG its Galerkin products, the neural PC its levels (the moved
 solid cells change which rows the transfers skip, so its interpolations and coarse operators are rebuilt; the ONNX
-session is kept); GAMG gets a new KSP every step (with a kept one, CG stopped converging after the first step at
-256^2). Reported per solver: iterations, set-up and solve time per step (mean over steps), all from one run, steps
+session is kept); GAMG gets a new KSP every step (with a kept one, PETSc 3.18's GAMG reuses the interpolation built
+for the old obstacle positions and CG stops with DIVERGED_INDEFINITE_PC after the first step). Reported per solver: iterations, set-up and solve time per step (mean over steps), all from one run, steps
 interleaved so that load changes hit every solver alike.
 
 ``--generalisation N`` first compares the neural PC on N obstacle fields of its training family with N unseen ones
@@ -44,8 +44,10 @@ from accel.files import OutputExistsError, atomic_output, refuse_existing  # noq
 from accel.integrations.petsc.solvers import CONFIGS, Solver, random_rhs, solve  # noqa: E402
 from accel.plugins.dcdm import problems  # noqa: E402
 
-# With a KSP kept across steps, GAMG's re-set-up for new values left CG unconverged after the first step at 256^2
-# (true residual 0.1-0.3; cause not investigated). GAMG gets a new KSP, a full set-up, every step.
+# With a KSP kept across steps, GAMG's re-set-up for new values reuses the interpolation of the first obstacle field
+# (PETSc 3.18's -pc_gamg_reuse_interpolation defaults to true), which is wrong once the obstacles have moved: CG stops
+# with DIVERGED_INDEFINITE_PC (true residual 0.1-0.3). With reuse off a kept KSP converges (22-24 its at 128^2) and
+# pays the same full set-up as a new KSP; GAMG gets a new KSP, a full set-up, every step.
 FRESH = {"cg+gamg"}
 _BOOMERAMG = CONFIGS["cg+boomeramg"]
 # BoomerAMG tuned for this 2D problem as fairly as the neural PC: its defaults (Falgout coarsening, classical
