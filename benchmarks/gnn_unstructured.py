@@ -25,6 +25,10 @@ ROWS = ["cg+icc", "cg+fsai", "cg+gnn", "cg+fsai-native", "cg+gnn-native", "cg+fs
         "gamg+fsai2-native-fine", "gamg+jacobi", "gamg+sor", "gamg+icc", "boomeramg", "boomeramg-3d"]
 # the Python-apply twins of the native rows (same iterations, tested) are left out by default, except gamg+gnn
 DEFAULT_ROWS = [r for r in ROWS if r not in ("cg+fsai", "cg+gnn", "cg+fsai2", "cg+gnn2", "gamg+fsai", "gamg+jacobi")]
+# cheaper uses of the factor on GAMG's finest level (Richardson, one Chebyshev step, pre-smoothing only), each with
+# its classical FSAI twin, and GAMG's default smoother with one step per level; not in the default rows
+ROWS += ["gamg-cheb1"] + [f"gamg+{plugin}-native-fine-{variant}" for variant in ("rich", "rich2", "cheb1", "rich-pre")
+                          for plugin in ("gnn", "fsai")]
 
 
 def main(argv=None) -> int:
@@ -81,17 +85,24 @@ def main(argv=None) -> int:
             if comm.rank == 0:
                 print(f"\n{args.family} h={h:g} contrast={contrast:g}: {n} unknowns, {comm.size} rank(s), "
                       f"mesh+assembly {assemble:.1f} s\n")
-                print("| row | its | set-up s | solve s | total s | network share of set-up | network / solve |")
-                print("|---|---|---|---|---|---|---|", flush=True)
+                print("| row | its | set-up s | solve s | total s | network share of set-up | network / solve | "
+                      "its / ICC's | total / ICC's | total / GAMG's |")
+                print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
+            reference = {}  # the cg+icc and gamg rows of this case, for the ratio columns (rows listed after them)
             for name in rows:
                 r = run(prob.A, prob.b, name, model=args.model, rtol=args.rtol, model2=args.model2 or args.model)
                 net = r.pc_stats.get("network")
                 share = f"{net / r.setup_s:.0%}" if net is not None and r.setup_s > 0 else ""
                 over = f"{net / r.solve_s:.2f}" if net is not None and r.solve_s > 0 else ""
                 tag = "" if r.converged else f" (not converged: reason {r.reason}, residual {r.residual:.1e})"
+                if name in ("cg+icc", "gamg"):
+                    reference[name] = r
+                icc, gamg = reference.get("cg+icc"), reference.get("gamg")
+                ratios = (f"{r.iterations / icc.iterations:.2f} | {r.total_s / icc.total_s:.2f}" if icc else " | ")
+                ratios += f" | {r.total_s / gamg.total_s:.2f}" if gamg else " | "
                 if comm.rank == 0:
                     print(f"| {name}{tag} | {r.iterations} | {r.setup_s:.3f} | {r.solve_s:.3f} | {r.total_s:.3f} | "
-                          f"{share} | {over} |", flush=True)
+                          f"{share} | {over} | {ratios} |", flush=True)
                     record = {"family": args.family, "h": h, "contrast": contrast, "unknowns": n, "ranks": comm.size,
                               "row": name, "iterations": r.iterations, "setup_s": r.setup_s, "solve_s": r.solve_s,
                               "residual": r.residual, "converged": r.converged, "model": args.model or "shipped",
