@@ -39,7 +39,7 @@ def run(args) -> int:
                  boundary=args.boundary, bc_weight=bc_weight, lbfgs_steps=args.lbfgs_steps,
                  lbfgs_points=args.lbfgs_points, lbfgs_rounds=args.lbfgs_rounds, lbfgs_uniform=args.lbfgs_uniform,
                  weak_weight=args.weak_weight, weak_modes=args.weak_modes, weak_adam=args.weak_adam,
-                 width=args.width, depth=args.depth)
+                 width=args.width, depth=args.depth, clip_grad=args.clip_grad, loss_norm=args.loss_norm)
     for points in [int(p) for p in args.points.split(",")]:
         for seed in [int(s) for s in args.seeds.split(",")]:
             for sampler in args.samplers.split(","):
@@ -147,6 +147,9 @@ def main(argv=None) -> int:
     p.add_argument("--weak-adam", action="store_true", help="the weak term in the Adam steps too (not only L-BFGS)")
     p.add_argument("--weak-samplers", default="",
                    help="comma-separated samplers that get the weak term (empty: all); the others run without it")
+    p.add_argument("--clip-grad", type=float, default=0.0, help="clip the Adam gradient's norm to this (0: off)")
+    p.add_argument("--loss-norm", type=float, default=0.0,
+                   help="divide the Adam loss by its running mean with this decay per step (0: off)")
     p.add_argument("--moment-weight", type=float, default=0.0, help="residual-moment penalty (TrainConfig)")
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--depth", type=int, default=4)

@@ -74,6 +74,31 @@ def test_aas_flow_moves_points_to_the_peak():
     assert frac1 > 0.15  # half flow points, mostly in the 0.2 x 0.2 peak box
 
 
+def test_training_uses_its_own_torch_stream_and_leaves_the_global_one_alone():
+    """The trainer draws its network initialisation and the flow's samples from its own stream: the caller's global
+    torch stream is unchanged by a run, and what the caller did to it does not change the result."""
+    import torch
+
+    cfg = dict(problem="peak2d", sampler="aas", steps=20, stages=2, seed=4, lbfgs_steps=6, lbfgs_rounds=1,
+               sampler_options={"flow_steps": 5}, **TINY)
+    errors = []
+    for global_seed in (0, 123):
+        torch.manual_seed(global_seed)
+        before = torch.get_rng_state()
+        res = Trainer(TrainConfig(**cfg)).run()
+        assert torch.equal(torch.get_rng_state(), before)
+        errors.append((res.metrics["rel_l2"], res.samples[1][1].sum()))
+    assert errors[0] == errors[1]
+
+
+def test_gradient_clipping_and_loss_normalisation_train():
+    base = dict(problem="sine2d", steps=150, stages=1, seed=0, **TINY)
+    plain = Trainer(TrainConfig(**base)).run().metrics["rel_l2"]
+    for knob in (dict(clip_grad=0.1), dict(loss_norm=0.99)):
+        res = Trainer(TrainConfig(**base, **knob)).run()
+        assert res.metrics["rel_l2"] < 0.9 and res.metrics["rel_l2"] != plain
+
+
 def test_aas_in_five_dimensions_runs_and_counts_rejections():
     res = Trainer(TrainConfig(problem="peak5d", sampler="aas", steps=6, stages=2, sampler_options={"flow_steps": 5},
                               **TINY)).run()
@@ -194,7 +219,8 @@ def test_lbfgs_polish_lowers_the_error():
 
 @pytest.mark.parametrize("bad, match", [(dict(schedule="linear"), "schedule"), (dict(resample="never"), "resample"),
                                         (dict(boundary="weak"), "boundary"),
-                                        (dict(boundary="soft", bc_weight=-1.0), "bc_weight")])
+                                        (dict(boundary="soft", bc_weight=-1.0), "bc_weight"),
+                                        (dict(clip_grad=-1.0), "clip_grad"), (dict(loss_norm=1.0), "loss_norm")])
 def test_bad_training_settings_are_refused(bad, match):
     from accel.plugins.aas.errors import SamplerError
 

@@ -20,6 +20,7 @@ and saved.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -78,6 +79,11 @@ class TrainConfig:
     weak_weight: float = 0.0
     weak_modes: int = 16
     weak_adam: bool = False  # the weak term in the Adam steps too (by default only in the L-BFGS polish)
+    clip_grad: float = 0.0  # Adam steps: clip the gradient's global norm to this (0: off)
+    # Adam steps: divide the loss by a running mean of its own (detached) value, decay loss_norm per step (0: off).
+    # Adam is invariant to a constant loss scale, not to a changing one: this keeps the step size from following the
+    # loss's swings when a few peak points enter or leave a uniform minibatch.
+    loss_norm: float = 0.0
     sampler_options: dict = field(default_factory=dict)
     eval_points: int = 20000  # uniform evaluation points (2D: a grid of about this many)
     log_samples: int = 2000  # sample positions kept per stage in the log (a random subset of the stage's pool)
@@ -208,8 +214,15 @@ class Trainer:
                                f"is {self.problem.domain.dim}D")
         if c.weak_weight > 0 and c.residual_floor > 0:
             raise SamplerError("weak_weight > 0 needs residual_floor = 0 (the weak term inverts the plain residual)")
-        torch.manual_seed(c.seed)
-        self.model = PINN(self.problem.domain, c.width, c.depth, c.fourier, c.sigma, hard_bc=c.boundary == "hard")
+        if c.clip_grad < 0 or not 0 <= c.loss_norm < 1:
+            raise SamplerError(f"need clip_grad >= 0 and 0 <= loss_norm < 1 (got {c.clip_grad}, {c.loss_norm})")
+        # the trainer's own torch random stream (network initialisation, flow samples): the caller's global stream is
+        # neither read nor changed, and a run depends on its seed only
+        self._stream_depth = 0
+        self._torch_state = torch.Generator().manual_seed(c.seed).get_state()
+        with self._own_stream():
+            self.model = PINN(self.problem.domain, c.width, c.depth, c.fourier, c.sigma,
+                              hard_bc=c.boundary == "hard")
         self.sampler = sampler if sampler is not None else build_sampler(c.sampler, self.problem, c.seed,
                                                                            **c.sampler_options)
         self.sampler.plan(c.points, c.stages)
@@ -224,6 +237,23 @@ class Trainer:
         self.out = Path(c.out_dir) if c.out_dir else None
         if self.out:
             self.out.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def _own_stream(self):
+        """Run the body on the trainer's torch random stream; the global stream is restored afterwards."""
+        import torch
+
+        if self._stream_depth:
+            yield
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self._torch_state)
+            self._stream_depth += 1
+            try:
+                yield
+            finally:
+                self._stream_depth -= 1
+                self._torch_state = torch.get_rng_state()
 
     # -- residuals ---------------------------------------------------------------------------------------------------
     def _weights(self, f):
@@ -386,6 +416,10 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
+        with self._own_stream():
+            return self._run()
+
+    def _run(self) -> TrainResult:
         import torch
         from accel.progress import progress_bar
 
@@ -398,6 +432,7 @@ class Trainer:
         soft = c.boundary == "soft"
         bar = progress_bar(total=c.steps, enabled=c.progress, desc=f"{self.problem.name}/{c.sampler}", unit="step")
         last = None
+        run_scale = None  # running mean of the loss (loss_norm)
         try:
             for stage, nsteps in enumerate(per_stage):
                 try:
@@ -425,15 +460,22 @@ class Trainer:
                         loss = loss_r + self.bc_lambda * loss_b
                     if not torch.isfinite(loss):
                         self._diverged("the PINN loss became NaN/inf; lower lr", step, good_state, good_step)
+                    raw_loss = float(loss.detach())
+                    if c.loss_norm > 0:
+                        lv = raw_loss
+                        run_scale = lv if run_scale is None else c.loss_norm * run_scale + (1 - c.loss_norm) * lv
+                        loss = loss / max(run_scale, 1e-30)
                     self.opt.zero_grad()
                     loss.backward()
+                    if c.clip_grad > 0:
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_grad)
                     self.opt.step()
                     self.sched.step()
                     step += 1
                     bar.update(1)
                     if step % c.log_every == 0 or step == 1 or step == c.steps:
                         r2 = (r.detach() ** 2).double().numpy()
-                        row = {"step": step, "stage": stage, "loss": float(loss.detach()),
+                        row = {"step": step, "stage": stage, "loss": raw_loss,
                                "res2_mean": float(r2.mean()),
                                "res2_max": float(r2.max()), "res2_p99": float(np.quantile(r2, 0.99)),
                                "n_points": len(idx), "pool": len(pts), "rejected": self.rejected,
@@ -441,7 +483,7 @@ class Trainer:
                         if soft:
                             row.update(bc_loss=float(loss_b.detach()), bc_lambda=self.bc_lambda)
                         history.append(row)
-                        bar.set_postfix(loss=f"{float(loss.detach()):.3g}")
+                        bar.set_postfix(loss=f"{raw_loss:.3g}")
                 last = pts[idx]
                 m = error_metrics(self.model, self.eval)
                 history.append({"step": step, "stage": stage, "wall_s": time.perf_counter() - t0, **m})
@@ -490,6 +532,10 @@ class Trainer:
         return xt, f, self._weights(f), lw
 
     def _polish(self, step, good_state, good_step) -> int:
+        with self._own_stream():
+            return self._polish_rounds(step, good_state, good_step)
+
+    def _polish_rounds(self, step, good_state, good_step) -> int:
         """L-BFGS after Adam in ``lbfgs_rounds`` rounds, each on a fresh set of ``lbfgs_points`` points (half uniform,
         half from the sampler by default: the same recipe for every sampler); returns the evaluations used.
 
