@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,9 @@ ROWS = ["cg+icc", "cg+fsai", "cg+gnn", "cg+fsai-native", "cg+gnn-native", "cg+fs
         "gamg+gnn-native-fine", "gamg+gnn-native-fine-cheb", "gamg+fsai-native-fine-cheb", "gamg+gnn2-native-fine",
         "gamg+fsai2-native-fine", "gamg+jacobi", "gamg+sor", "gamg+icc", "boomeramg", "boomeramg-3d"]
 # the Python-apply twins of the native rows (same iterations, tested) are left out by default, except gamg+gnn
+# the recommended configuration (docs/benchmarks/gnn.md): GAMG, the network's factor on the finest level applied by
+# PETSc with two undamped Richardson sweeps, GAMG's Chebyshev/Jacobi below
+BEST = "gamg+gnn-native-fine-rich2"
 DEFAULT_ROWS = [r for r in ROWS if r not in ("cg+fsai", "cg+gnn", "cg+fsai2", "cg+gnn2", "gamg+fsai", "gamg+jacobi")]
 # cheaper uses of the factor on GAMG's finest level (Richardson, one Chebyshev step, pre-smoothing only), each with
 # its classical FSAI twin, and GAMG's default smoother with one step per level; not in the default rows
@@ -32,10 +36,10 @@ ROWS += ["gamg-cheb1"] + [f"gamg+{plugin}-native-fine-{variant}" for variant in 
 
 
 def main(argv=None) -> int:
-    from accel.cliargs import positive_float
+    from accel.cliargs import existing_file, positive_float
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--family", choices=("plate", "inclusion"), required=True)
+    p.add_argument("--family", choices=("plate", "inclusion"), help="required unless --summary")
     p.add_argument("--h", default="0.02", help="comma-separated mesh sizes (smaller: more unknowns)")
     p.add_argument("--contrast", default="10,1e4", help="comma-separated coefficient contrasts")
     p.add_argument("--rows", default=",".join(DEFAULT_ROWS), help=f"comma-separated rows from {', '.join(ROWS)}")
@@ -47,7 +51,15 @@ def main(argv=None) -> int:
     p.add_argument("--cache", default=None, help="folder of PETSc binary A and b per case: read when present, else "
                    "assembled and written there (so a timed run need not mesh and assemble under the lock)")
     p.add_argument("--assemble-only", action="store_true", help="fill --cache and stop (no solves)")
+    p.add_argument("--summary", metavar="JSONL", type=existing_file, default=None,
+                   help="print the best-configuration table from JSONL records of earlier runs and stop")
+    p.add_argument("--best", default=BEST, help=f"the row shown as the best gnn configuration (default {BEST})")
     args = p.parse_args(argv)
+    if args.summary:
+        print(summary(args.summary, args.best))
+        return 0
+    if not args.family:
+        p.error("--family is required (plate or inclusion)")
     rows = args.rows.split(",")
     unknown = sorted(set(rows) - set(ROWS))
     if unknown:
@@ -59,6 +71,7 @@ def main(argv=None) -> int:
     from gnn_common import run
 
     comm = MPI.COMM_WORLD
+    run_id = comm.bcast(f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}")
     if args.assemble_only and not args.cache:
         p.error("--assemble-only needs --cache")
     out = Path(args.jsonl)
@@ -107,12 +120,51 @@ def main(argv=None) -> int:
                               "row": name, "iterations": r.iterations, "setup_s": r.setup_s, "solve_s": r.solve_s,
                               "residual": r.residual, "converged": r.converged, "model": args.model or "shipped",
                               "model2": args.model2, "seed": args.seed, "breakdown": r.pc_stats,
-                              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "run": run_id}
                     out.parent.mkdir(parents=True, exist_ok=True)
                     with open(out, "a") as f:
                         f.write(json.dumps(record) + "\n")
             prob.destroy()
     return 0
+
+
+def summary(path, best: str) -> str:
+    """One markdown row per case and run that has the best row: its iterations and total time against ICC, GAMG
+    and BoomerAMG of the same run (ratios never mix runs), beside the one-level CG + gnn rows of that run."""
+    records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    runs: dict[tuple, dict[str, dict]] = {}
+    for r in records:
+        key = (r["family"], r["contrast"], r["unknowns"], r["ranks"], r.get("run", r["date"]))
+        runs.setdefault(key, {})[r["row"]] = r
+    lines = ["| family | contrast | unknowns | ICC its, total s | GAMG its, total s | BoomerAMG its, total s | "
+             f"BoomerAMG-3d its, total s | {best} its, total s | its / ICC's | total / ICC's | total / GAMG's | "
+             "total / best BoomerAMG's | cg+gnn: its, total / ICC's | cg+gnn2: its, total / ICC's |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def total(r):
+        return r["setup_s"] + r["solve_s"]
+
+    def cell(rows, name):
+        r = rows.get(name)
+        return f"{r['iterations']}, {total(r):.2f}" if r else ""
+
+    for key in sorted(runs, key=lambda k: (k[0], -k[1], k[3], k[2], k[4])):
+        rows = runs[key]
+        b, icc, gamg = rows.get(best), rows.get("cg+icc"), rows.get("gamg")
+        if not (b and icc and gamg):
+            continue
+        boomer = [total(rows[n]) for n in ("boomeramg", "boomeramg-3d") if n in rows]
+        one_level = []
+        for name in ("cg+gnn-native", "cg+gnn2-native"):
+            r = rows.get(name)
+            one_level.append(f"{r['iterations'] / icc['iterations']:.2f}, {total(r) / total(icc):.2f}" if r else "")
+        ranks = f" ({key[3]} ranks)" if key[3] > 1 else ""
+        over_boomer = f"{total(b) / min(boomer):.2f}" if boomer else ""
+        lines.append(f"| {key[0]}{ranks} | {key[1]:g} | {key[2]:,} | {cell(rows, 'cg+icc')} | {cell(rows, 'gamg')} | "
+                     f"{cell(rows, 'boomeramg')} | {cell(rows, 'boomeramg-3d')} | {cell(rows, best)} | "
+                     f"{b['iterations'] / icc['iterations']:.2f} | {total(b) / total(icc):.2f} | "
+                     f"{total(b) / total(gamg):.2f} | {over_boomer} | {' | '.join(one_level)} |")
+    return "\n".join(lines)
 
 
 class _Loaded:
