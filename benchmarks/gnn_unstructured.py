@@ -26,8 +26,8 @@ ROWS = ["cg+icc", "cg+fsai", "cg+gnn", "cg+fsai-native", "cg+gnn-native", "cg+fs
         "gamg+fsai2-native-fine", "gamg+jacobi", "gamg+sor", "gamg+icc", "boomeramg", "boomeramg-3d"]
 # the Python-apply twins of the native rows (same iterations, tested) are left out by default, except gamg+gnn
 # the recommended configuration (docs/benchmarks/gnn.md): GAMG, the network's factor on the finest level applied by
-# PETSc with two undamped Richardson sweeps, GAMG's Chebyshev/Jacobi below
-BEST = "gamg+gnn-native-fine-rich2"
+# PETSc with one undamped Richardson sweep before and after the coarse correction, GAMG's Chebyshev/Jacobi below
+BEST = "gamg+gnn-native-fine-rich"
 DEFAULT_ROWS = [r for r in ROWS if r not in ("cg+fsai", "cg+gnn", "cg+fsai2", "cg+gnn2", "gamg+fsai", "gamg+jacobi")]
 # cheaper uses of the factor on GAMG's finest level (Richardson, one Chebyshev step, pre-smoothing only), each with
 # its classical FSAI twin, and GAMG's default smoother with one step per level; not in the default rows
