@@ -38,7 +38,7 @@ def run(args) -> int:
                  resample_every=args.resample_every or None, moment_weight=args.moment_weight,
                  boundary=args.boundary, bc_weight=bc_weight, lbfgs_steps=args.lbfgs_steps,
                  lbfgs_points=args.lbfgs_points, lbfgs_rounds=args.lbfgs_rounds, lbfgs_uniform=args.lbfgs_uniform,
-                 weak_weight=args.weak_weight, weak_modes=args.weak_modes, weak_adam=args.weak_adam,
+                 weak_weight=args.weak_weight, weak_modes=args.weak_modes, weak_adam=args.weak_adam, weak_form=args.weak_form,
                  width=args.width, depth=args.depth, clip_grad=args.clip_grad, loss_norm=args.loss_norm)
     for points in [int(p) for p in args.points.split(",")]:
         for seed in [int(s) for s in args.seeds.split(",")]:
@@ -145,6 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--weak-weight", type=float, default=0.0, help="weight of the weak (H^-1) term (TrainConfig)")
     p.add_argument("--weak-modes", type=int, default=16, help="sine modes per axis of the weak term")
     p.add_argument("--weak-adam", action="store_true", help="the weak term in the Adam steps too (not only L-BFGS)")
+    p.add_argument("--weak-form", default="values", choices=["values", "residual"],
+                   help="how the weak term's modes are estimated (TrainConfig.weak_form)")
     p.add_argument("--weak-samplers", default="",
                    help="comma-separated samplers that get the weak term (empty: all); the others run without it")
     p.add_argument("--clip-grad", type=float, default=0.0, help="clip the Adam gradient's norm to this (0: off)")

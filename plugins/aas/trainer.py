@@ -79,6 +79,14 @@ class TrainConfig:
     weak_weight: float = 0.0
     weak_modes: int = 16
     weak_adam: bool = False  # the weak term in the Adam steps too (by default only in the L-BFGS polish)
+    # how the modes e_kl are estimated: "values" (default): e_kl = U_kl - F_kl / lambda_kl, U_kl = the integral of
+    # u_NN psi_kl by (importance-weighted) Monte Carlo on the points, F_kl = the integral of the source f psi_kl by the
+    # midpoint rule on a weak_grid^2 grid, once (integration by parts: u_NN and psi_kl vanish on the box). Network
+    # values instead of Laplacians: for a mode with eigenvalue lambda the sampled quantity is lambda times smaller,
+    # and the source's sharp part leaves the Monte Carlo sum (measured: the residual form's noise drove the uniform
+    # network's background to 3x the solution). "residual": R_kl by Monte Carlo (the second pass of issue 15).
+    weak_form: str = "values"
+    weak_grid: int = 512
     clip_grad: float = 0.0  # Adam steps: clip the gradient's global norm to this (0: off)
     # Adam steps: divide the loss by a running mean of its own (detached) value, decay loss_norm per step (0: off).
     # Adam is invariant to a constant loss scale, not to a changing one: this keeps the step size from following the
@@ -212,6 +220,11 @@ class Trainer:
         if c.weak_weight > 0 and self.problem.domain.dim != 2:
             raise SamplerError(f"weak_weight > 0 needs a 2D problem (the sine modes grow as K^d); {self.problem.name} "
                                f"is {self.problem.domain.dim}D")
+        if c.weak_form not in ("values", "residual"):
+            raise SamplerError(f"weak_form must be 'values' or 'residual', got {c.weak_form!r}")
+        if c.weak_weight > 0 and c.weak_form == "values" and c.boundary != "hard":
+            raise SamplerError("weak_form='values' needs boundary='hard' (its integration by parts needs u_NN = 0 on "
+                               "the box); use weak_form='residual'")
         if c.weak_weight > 0 and c.residual_floor > 0:
             raise SamplerError("weak_weight > 0 needs residual_floor = 0 (the weak term inverts the plain residual)")
         if c.clip_grad < 0 or not 0 <= c.loss_norm < 1:
@@ -261,10 +274,11 @@ class Trainer:
         floor = self.config.residual_floor
         return 1.0 / (f.abs() + floor * scale) if floor > 0 else f.new_full(f.shape, 1.0 / scale)
 
-    def _residual_t(self, x, f, create_graph, w=None):
+    def _residual_t(self, x, f, create_graph, w=None, values=False):
         x = x.detach().requires_grad_(True)
-        _, lap = laplacian(lambda z: self.model(z), x, create_graph=create_graph)
-        return (lap + f) * (self._weights(f) if w is None else w)
+        u, lap = laplacian(lambda z: self.model(z), x, create_graph=create_graph)
+        r = (lap + f) * (self._weights(f) if w is None else w)
+        return (r, u) if values else r
 
     def residual(self, x: np.ndarray, chunk: int = 8192) -> np.ndarray:
         """Normalised residual (Laplace u + f) / (|f| + floor * scale) at the points x (numpy in and out)."""
@@ -361,9 +375,24 @@ class Trainer:
         lam = (k[:, None] * math.pi / (2 * a[0])) ** 2 + (k[None, :] * math.pi / (2 * a[1])) ** 2
         self._weak_k = k * (math.pi / 2)
         self._weak_inv_lam = 1.0 / lam
+        if self.config.weak_form == "values":
+            # F_kl / lambda_kl (the solution's own modes, through the source) by the midpoint rule, once
+            m = self.config.weak_grid
+            t = (torch.arange(m, dtype=torch.float64) + 0.5) * (2.0 / m) - 1  # cell centres in [-1, 1]
+            zx, zy = torch.meshgrid(t, t, indexing="ij")
+            z = torch.stack([zx.reshape(-1), zy.reshape(-1)], 1)
+            x = torch.as_tensor(dom.center) + z * torch.as_tensor(dom.half_width)
+            f = self._source(x.float()).double()
+            kk = self._weak_k.double()
+            sx, sy = torch.sin((z[:, :1] + 1) * kk), torch.sin((z[:, 1:2] + 1) * kk)
+            vol = float(dom.volume)
+            fkl = (2.0 * math.sqrt(vol) / len(z)) * (sx * f[:, None]).T @ sy  # vol * mean(f psi_kl)
+            self._weak_target = (fkl * self._weak_inv_lam.double()).float()
 
-    def _weak_loss(self, xb, r, lwb):
-        """Domain mean of (P_K e / max|u|)^2 with e_kl = -R_kl / lambda_kl, R_kl by importance-weighted Monte Carlo."""
+    def _weak_loss(self, xb, r, lwb, u=None):
+        """Domain mean of (P_K e / max|u|)^2: e_kl = U_kl - F_kl / lambda_kl from the network's values u at the points
+        (weak_form "values"), or e_kl = -R_kl / lambda_kl from the residual r ("residual"); importance-weighted Monte
+        Carlo with the sampler's weights lwb."""
         import torch
 
         if getattr(self, "_weak_k", None) is None:
@@ -373,6 +402,10 @@ class Trainer:
         vol = float(dom.volume)
         sx = torch.sin((z[:, :1] + 1) * self._weak_k)  # (N, K)
         sy = torch.sin((z[:, 1:2] + 1) * self._weak_k)
+        if self.config.weak_form == "values":
+            wu = u if lwb is None else lwb * u
+            ukl = (2.0 * math.sqrt(vol) / len(u)) * (sx * wu[:, None]).T @ sy
+            return ((ukl - self._weak_target) ** 2).sum() / (self.u_ref**2 * vol)
         wr = r if lwb is None else lwb * r
         # R_kl / S = vol * mean(w r psi_kl), psi_kl = 2 / sqrt(vol) sin sin (orthonormal on the box)
         rkl = (2.0 * math.sqrt(vol) / len(r)) * (sx * wr[:, None]).T @ sy
@@ -383,10 +416,10 @@ class Trainer:
         import torch
 
         c = self.config
-        r = self._residual_t(xb, fb, True, wb)
+        r, u = self._residual_t(xb, fb, True, wb, values=True)
         loss = (r * r).mean() if lwb is None else (lwb * r * r).mean()
         if weak and c.weak_weight > 0:
-            loss = loss + c.weak_weight * self._weak_loss(xb, r, lwb)
+            loss = loss + c.weak_weight * self._weak_loss(xb, r, lwb, u)
         if c.moment_weight > 0:
             wr = r if lwb is None else lwb * r
             moments = torch.cat([wr.mean().reshape(1), (wr[:, None] * phi).mean(0)])
