@@ -38,7 +38,8 @@ def run(args) -> int:
                  resample_every=args.resample_every or None, moment_weight=args.moment_weight,
                  boundary=args.boundary, bc_weight=bc_weight, lbfgs_steps=args.lbfgs_steps,
                  lbfgs_points=args.lbfgs_points, lbfgs_rounds=args.lbfgs_rounds, lbfgs_uniform=args.lbfgs_uniform,
-                 weak_weight=args.weak_weight, weak_modes=args.weak_modes, weak_adam=args.weak_adam, weak_form=args.weak_form,
+                 weak_weight=args.weak_weight, weak_modes=args.weak_modes, weak_adam=args.weak_adam,
+                 weak_form=args.weak_form,
                  width=args.width, depth=args.depth, clip_grad=args.clip_grad, loss_norm=args.loss_norm)
     for points in [int(p) for p in args.points.split(",")]:
         for seed in [int(s) for s in args.seeds.split(",")]:
