@@ -17,7 +17,8 @@ CONFIGS = {
     "cg+fsai": {**UNPREC, **NEURAL, "accel_plugin": "fsai"},
     "cg+gnn": {**UNPREC, **NEURAL, "accel_plugin": "gnn"},
     "cg+fsai2": {**UNPREC, **NEURAL, "accel_plugin": "fsai", "accel_gnn_pattern": "a2"},
-    "cg+gnn2": {**UNPREC, **NEURAL, "accel_plugin": "gnn"},  # with the tril(A^2) model (--model2)
+    # the tril(A^2) factor: the shipped tril(A^2) model unless --model2 names one
+    "cg+gnn2": {**UNPREC, **NEURAL, "accel_plugin": "gnn", "accel_gnn_pattern": "a2"},
     "cg+fsai2-native": {**UNPREC, "pc_type": "none"},
     "cg+gnn2-native": {**UNPREC, "pc_type": "none"},
     "cg+gnn-native": {**UNPREC, "pc_type": "none"},
@@ -52,7 +53,7 @@ NATIVE = {
     "cg+gnn-native": ("factor", {"plugin": "gnn"}),
     "cg+fsai-native": ("factor", {"plugin": "fsai"}),
     "cg+fsai2-native": ("factor", {"plugin": "fsai", "extra": {"gnn_pattern": "a2"}}),
-    "cg+gnn2-native": ("factor", {"plugin": "gnn", "model": "model2"}),
+    "cg+gnn2-native": ("factor", {"plugin": "gnn", "model": "model2", "extra": {"gnn_pattern": "a2"}}),
     "gamg+fsai-native": ("smoothers", {"plugin": "fsai"}),
     "gamg+gnn-native": ("smoothers", {"plugin": "gnn"}),
     "gamg+gnn-native-fine": ("smoothers", {"plugin": "gnn", "learned_levels": 1, "coarse": "fsai"}),
@@ -60,7 +61,7 @@ NATIVE = {
     "gamg+fsai-native-fine-cheb": ("smoothers", {"plugin": "fsai", "learned_levels": 1, "coarse": "keep"}),
     # the tril(A^2) factor on the finest level, classical FSAI on tril(A) below
     "gamg+gnn2-native-fine": ("smoothers", {"plugin": "gnn", "model": "model2", "learned_levels": 1,
-                                            "coarse": "fsai"}),
+                                            "coarse": "fsai", "fine_extra": {"gnn_pattern": "a2"}}),
     "gamg+fsai2-native-fine": ("smoothers", {"plugin": "fsai", "learned_levels": 1, "coarse": "fsai",
                                              "fine_extra": {"gnn_pattern": "a2"}}),
 }
