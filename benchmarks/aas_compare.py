@@ -39,7 +39,7 @@ def run(args) -> int:
                  boundary=args.boundary, bc_weight=bc_weight, lbfgs_steps=args.lbfgs_steps,
                  lbfgs_points=args.lbfgs_points, lbfgs_rounds=args.lbfgs_rounds, lbfgs_uniform=args.lbfgs_uniform,
                  weak_weight=args.weak_weight, weak_modes=args.weak_modes, weak_adam=args.weak_adam,
-                 weak_form=args.weak_form,
+                 weak_form=args.weak_form, weak_adam_from=args.weak_adam_from,
                  width=args.width, depth=args.depth, clip_grad=args.clip_grad, loss_norm=args.loss_norm)
     for points in [int(p) for p in args.points.split(",")]:
         for seed in [int(s) for s in args.seeds.split(",")]:
@@ -146,6 +146,7 @@ def main(argv=None) -> int:
     p.add_argument("--weak-weight", type=float, default=0.0, help="weight of the weak (H^-1) term (TrainConfig)")
     p.add_argument("--weak-modes", type=int, default=16, help="sine modes per axis of the weak term")
     p.add_argument("--weak-adam", action="store_true", help="the weak term in the Adam steps too (not only L-BFGS)")
+    p.add_argument("--weak-adam-from", type=int, default=0, help="with --weak-adam: the first stage that has it")
     p.add_argument("--weak-form", default="values", choices=["values", "residual"],
                    help="how the weak term's modes are estimated (TrainConfig.weak_form)")
     p.add_argument("--weak-samplers", default="",

@@ -27,6 +27,7 @@ def main(argv=None) -> int:
     p.add_argument("--lbfgs-uniform", type=float, default=0.5)
     p.add_argument("--weak-weight", type=float, default=0.0)
     p.add_argument("--weak-modes", type=int, default=16)
+    p.add_argument("--weak-form", default="values", choices=["values", "residual"])
     args = p.parse_args(argv)
     import torch
 
@@ -47,7 +48,8 @@ def main(argv=None) -> int:
         torch.save(state, ck)
     tr = Trainer(TrainConfig(**base, lbfgs_steps=args.lbfgs_steps, lbfgs_points=args.lbfgs_points,
                              lbfgs_rounds=args.lbfgs_rounds, lbfgs_uniform=args.lbfgs_uniform,
-                             weak_weight=args.weak_weight, weak_modes=args.weak_modes))
+                             weak_weight=args.weak_weight, weak_modes=args.weak_modes,
+                             weak_form=args.weak_form))
     state = torch.load(ck, weights_only=False)
     tr.model.load_state_dict(state["model"])
     if "flow" in state:

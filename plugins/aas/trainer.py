@@ -78,7 +78,8 @@ class TrainConfig:
     # background residual, not the peak's, makes the background error). 2D boxes only. 0 = off.
     weak_weight: float = 0.0
     weak_modes: int = 16
-    weak_adam: bool = False  # the weak term in the Adam steps too (by default only in the L-BFGS polish)
+    weak_adam: bool = False  # the weak term in the Adam steps too (by default only in the L-BFGS polish) ...
+    weak_adam_from: int = 0  # ... from this stage on (from stage 0 it kept the network from learning the peak)
     # how the modes e_kl are estimated: "values" (default): e_kl = U_kl - F_kl / lambda_kl, U_kl = the integral of
     # u_NN psi_kl by (importance-weighted) Monte Carlo on the points, F_kl = the integral of the source f psi_kl by the
     # midpoint rule on a weak_grid^2 grid, once (integration by parts: u_NN and psi_kl vanish on the box). Network
@@ -479,12 +480,13 @@ class Trainer:
                 phi = torch.as_tensor(self.problem.domain.to_unit(pts), dtype=torch.float32) if c.moment_weight > 0 \
                     else None
                 batches = self._batches(len(pts))
+                weak_now = c.weak_adam and stage >= c.weak_adam_from
                 idx = np.arange(min(c.points, len(pts)))
                 for _ in range(nsteps):
                     idx = next(batches)
                     it = torch.as_tensor(idx)
                     r, loss = self._loss(xt[it], f[it], w[it], None if lw is None else lw[it],
-                                         None if phi is None else phi[it], weak=c.weak_adam)
+                                         None if phi is None else phi[it], weak=weak_now)
                     loss_r = loss
                     if soft:
                         loss_b = self._boundary_loss()
