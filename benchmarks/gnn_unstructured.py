@@ -12,6 +12,7 @@ network in the set-up and the network's time over the solve's) and appends JSON 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -176,6 +177,32 @@ class _Loaded:
         self.b.destroy()
 
 
+_meshes: dict = {}
+
+
+@contextlib.contextmanager
+def _mesh_reused():
+    """Within this block the gnn problems' gmsh meshes are made once per (family, h, seed) in this process, so the
+    contrasts of one mesh (the same mesh, another coefficient) do not mesh again: about 1M 3D unknowns take many
+    minutes of gmsh."""
+    from accel.plugins.gnn import problems
+
+    original = problems.gmsh_mesh
+
+    def reused(family, h, comm, seed=0):
+        key = (family, h, seed, comm.size)
+        if key not in _meshes:
+            _meshes.clear()  # one mesh kept at a time
+            _meshes[key] = original(family, h, comm, seed)
+        return _meshes[key]
+
+    problems.gmsh_mesh = reused
+    try:
+        yield
+    finally:
+        problems.gmsh_mesh = original
+
+
 def cached_problem(args, h: float, contrast: float, comm):
     """The case's A and b: from --cache when there, else assembled (and written to --cache when given)."""
     from petsc4py import PETSc
@@ -192,7 +219,8 @@ def cached_problem(args, h: float, contrast: float, comm):
                 objs.append(kind().create(comm=comm).load(viewer) if kind is PETSc.Vec else kind().load(viewer))
                 viewer.destroy()
             return _Loaded(*objs)
-    prob = diffusion(args.family, h, contrast=contrast, seed=args.seed)
+    with _mesh_reused():
+        prob = diffusion(args.family, h, contrast=contrast, seed=args.seed)
     if args.cache:
         Path(args.cache).mkdir(parents=True, exist_ok=True)
         for f, obj in zip(files, (prob.A, prob.b)):
