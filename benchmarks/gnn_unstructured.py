@@ -157,8 +157,15 @@ def summary(path, best: str) -> str:
         boomer = [total(rows[n]) for n in ("boomeramg", "boomeramg-3d") if n in rows]
         one_level = []
         for name in ("cg+gnn-native", "cg+gnn2-native"):
-            r = rows.get(name)
-            one_level.append(f"{r['iterations'] / icc['iterations']:.2f}, {total(r) / total(icc):.2f}" if r else "")
+            # from this run, else from the latest other run of the case that has it, against that run's ICC
+            donors = [rows] + [runs[k] for k in sorted(runs, key=lambda k: k[4], reverse=True)
+                               if k[:4] == key[:4] and k != key and name in runs[k] and "cg+icc" in runs[k]]
+            donor = next((d for d in donors if name in d), None)
+            if donor:
+                r, ref = donor[name], donor["cg+icc"]
+                one_level.append(f"{r['iterations'] / ref['iterations']:.2f}, {total(r) / total(ref):.2f}")
+            else:
+                one_level.append("")
         ranks = f" ({key[3]} ranks)" if key[3] > 1 else ""
         over_boomer = f"{total(b) / min(boomer):.2f}" if boomer else ""
         lines.append(f"| {key[0]}{ranks} | {key[1]:g} | {key[2]:,} | {cell(rows, 'cg+icc')} | {cell(rows, 'gamg')} | "
