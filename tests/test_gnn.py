@@ -50,7 +50,7 @@ def tiny_gnn(tmp_path_factory):
     export(net, root / "tiny.onnx", "tests: tiny", check=check)
     export(net, root / "vector.onnx", "tests: another kind", problem="spd-vector3")
     with torch.no_grad():
-        net.out.bias.fill_(float("nan"))
+        net.out_own.bias.fill_(float("nan"))
     export(net, root / "nan.onnx", "tests: NaN output")
     return {"tiny": str(root / "tiny.onnx"), "vector": str(root / "vector.onnx"), "nan": str(root / "nan.onnx"),
             "history": history, "root": root}
@@ -87,14 +87,15 @@ def _operator_dense(component, A) -> np.ndarray:
 
 
 # -- the network in ONNX ------------------------------------------------------------------------------------------------
-def test_onnx_matches_torch_with_repeated_indices(tiny_gnn):
+@pytest.mark.parametrize("kind", ["gated", "mlp"])
+def test_onnx_matches_torch_with_repeated_indices(tiny_gnn, kind):
     """Padded slots and a row listing the same neighbour twice: ONNX Runtime's Gather + ReduceSum sums them like
-    torch (index_add_ would not)."""
+    torch (index_add_ would not), for both architectures."""
     import torch
 
     from accel.plugins.gnn.export import INPUTS
     from accel.plugins.gnn.graph import Block, padded_graph
-    from accel.plugins.gnn.network import FactorGNN
+    from accel.plugins.gnn.network import build_network
     from accel.runtime import ModelSession
 
     g = padded_graph(Block.from_scipy(_poisson(6)))
@@ -103,11 +104,12 @@ def test_onnx_matches_torch_with_repeated_indices(tiny_gnn):
     g.edge[3, :, 1] = 1.0
     g.edge[3, :, 2:] = 0.0
     torch.manual_seed(0)
-    net = FactorGNN(hidden=8, layers=2)
-    torch.nn.init.normal_(net.out.weight, std=0.5)  # a non-trivial output (the trained init is zero)
+    net = build_network(kind, hidden=8, layers=2)
+    for p in net.parameters():  # a non-trivial output (the trained init is zero)
+        torch.nn.init.normal_(p, std=0.2)
     from accel.plugins.gnn.export import export
 
-    path = tiny_gnn["root"] / "random.onnx"
+    path = tiny_gnn["root"] / f"random-{kind}.onnx"
     export(net, path, "tests: random weights", force=True)
     with torch.no_grad():
         ref = net(*(torch.from_numpy(a) for a in (g.node, g.edge, g.neighbours))).numpy()

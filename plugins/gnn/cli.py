@@ -41,6 +41,7 @@ def add_train_command(train):
     from .graph import PATTERNS
     from .train import LOSSES, TrainConfig
 
+    NETWORKS = ("gated", "mlp")  # network.NETWORKS, without importing torch for the command line
     d = TrainConfig()
     p = train.add_parser("gnn", help="train the gnn factor network on your own SPD matrices and export it to ONNX",
                          description="Learns a sparse approximate inverse G^T G (G on tril(A)) for a family of SPD "
@@ -52,6 +53,11 @@ def add_train_command(train):
     p.add_argument("--hidden", type=positive_int, default=d.hidden, help="width of the node states")
     p.add_argument("--layers", type=positive_int, default=d.layers,
                    help="message-passing steps (receptive field: layers + 1 rings; each rank reads as many rings)")
+    p.add_argument("--network", choices=NETWORKS, default=d.network,
+                   help="architecture: 'gated' (messages linear in the neighbour's state, gated by the edge; the "
+                        "cheaper one) or 'mlp' (a perceptron per edge)")
+    p.add_argument("--width", type=positive_int, default=d.width, help="gated: channels per message")
+    p.add_argument("--rank", type=positive_int, default=d.rank, help="gated: bilinear terms of the output")
     p.add_argument("--steps", type=positive_int, default=d.steps)
     p.add_argument("--lr", type=positive_float, default=d.lr)
     p.add_argument("--loss", choices=LOSSES, default=d.loss, help="see 'accel.plugins.gnn.train'")
@@ -70,9 +76,11 @@ def add_train_command(train):
 
 
 def recipe_command(args, patterns) -> str:
-    flags = {"hidden": args.hidden, "layers": args.layers, "steps": args.steps, "lr": args.lr, "loss": args.loss,
+    flags = {"network": args.network, "hidden": args.hidden, "layers": args.layers, "steps": args.steps, "lr": args.lr, "loss": args.loss,
              "probes": args.probes, "smoothing": args.smoothing, "problem": args.problem, "seed": args.seed,
              "threads": args.threads, "pattern": args.pattern}
+    if args.network == "gated":
+        flags.update(width=args.width, rank=args.rank)
     parts = ["accel train gnn"] + [f"--matrices {shlex.quote(p)}" for p in patterns]
     parts += [f"--{k} {shlex.quote(str(v))}" for k, v in flags.items()]
     cmd = " ".join(parts + [f"--out {shlex.quote(str(args.out))}"])
@@ -115,7 +123,7 @@ def run_train(args) -> int:
     matrices = [_checked(f, read_petsc_matrix(f)) for f in files]
     cfg = TrainConfig(hidden=args.hidden, layers=args.layers, steps=args.steps, lr=args.lr, loss=args.loss,
                       probes=args.probes, smoothing=args.smoothing, seed=args.seed, threads=args.threads,
-                      pattern=args.pattern)
+                      pattern=args.pattern, network=args.network, width=args.width, rank=args.rank)
     net, history = train(matrices, cfg, log_path=log_path, progress=not args.no_progress)
     recipe = recipe_command(args, [group.pattern for group in args.matrices])
     smallest = min(matrices, key=lambda A: A.shape[0])

@@ -61,3 +61,13 @@ def factor_matrix(A, indptr: np.ndarray, columns: np.ndarray, values: np.ndarray
                               comm=A.getComm())
     G.assemble()
     return G
+
+
+def set_factor_values(G, indptr: np.ndarray, columns: np.ndarray, values: np.ndarray) -> None:
+    """Refill this rank's rows of G (same rows and columns as when it was created) with ``values``, in place
+    (``indptr`` over the rank's own rows, global columns)."""
+    from petsc4py import PETSc
+
+    G.setValuesCSR(indptr.astype(PETSc.IntType), columns.astype(PETSc.IntType), values,
+                   addv=PETSc.InsertMode.INSERT_VALUES)
+    G.assemble()

@@ -40,6 +40,7 @@ def export(net, path: Path, recipe: str, problem: str = PROBLEM_KIND, trained_on
             plugin="gnn", component="gnn", dim=1, layout=LAYOUT, problem=problem, recipe=recipe,
             accel_version=__version__,
             settings={"rings": net.rings, "hidden": net.hidden, "layers": net.layers, "network": type(net).__name__,
+                      **({"width": net.width, "rank": net.rank} if hasattr(net, "width") else {}),
                       "node_features": list(NODE_FEATURES), "edge_features": list(EDGE_FEATURES),
                       "factor": "lower", "pattern": pattern, "trained_on": trained_on})
         modelmeta.write(tmp, meta)

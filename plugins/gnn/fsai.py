@@ -3,9 +3,9 @@ pattern (tril(A), or tril(A^2) for a graph built with ``pattern="a2"``).
 
 For each row i with lower pattern S_i (columns j <= i), solve A[S_i, S_i] g = e_i and scale g by 1/sqrt(g_i):
 then G A G^T has a unit diagonal and M = G^T G approximates A^-1 (G approximates the inverse Cholesky factor).
-Computed on the diagonally scaled matrix from the padded neighbour lists, one small Cholesky solve per row in a
-compiled loop (numba); the small matrix A[S_i, S_i] is read from A's rows through a position table (O(|S_i| nnz
-per row)), so long rows of the A^2 pattern cost no search over the slots. It is the gnn plugin's ablation (the
+Computed on the diagonally scaled matrix from the factor's pattern (CSR, local numbering), one small Cholesky solve
+per row in a compiled loop (numba); the small matrix A[S_i, S_i] is read from A's rows through a position table
+(O(|S_i| nnz per row)), so long rows of the A^2 pattern cost no search over the slots. It is the gnn plugin's ablation (the
 same structure with a closed-form factor), its fallback, and the network's starting point.
 """
 from __future__ import annotations
@@ -13,44 +13,55 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .graph import PaddedGraph
+from .graph import FactorPattern, PaddedGraph
+
+
+def fsai_values(pattern: FactorPattern, which: np.ndarray) -> np.ndarray:
+    """The scaled factor's values on the pattern's entries (float64) for the rows ``which``; zero elsewhere."""
+    out = np.zeros(len(pattern.cols))
+    a_indptr, a_cols, a_vals = pattern.scaled
+    _fsai_rows(np.ascontiguousarray(which, np.int64), pattern.indptr, pattern.cols, pattern.lower, a_indptr, a_cols,
+               a_vals, out)
+    return out
 
 
 def fsai_slot_values(graph: PaddedGraph, which: np.ndarray) -> np.ndarray:
     """Per-slot factor values [n, K] (scaled problem, float64) for rows ``which``; other rows and slots are zero."""
-    lower = graph.valid & (graph.columns <= graph.rows[:, None])
+    p = graph.pattern
+    flat = fsai_values(p, which)
     out = np.zeros(graph.neighbours.shape)
-    indptr, indices, values = graph.scaled
-    _fsai_rows(np.ascontiguousarray(which, np.int64), graph.neighbours, lower, indptr,
-               np.ascontiguousarray(indices, np.int64), np.ascontiguousarray(values, np.float64), out)
+    counts = np.diff(p.indptr)
+    row_of = np.repeat(np.arange(len(counts)), counts)
+    out[row_of, np.arange(len(row_of)) - p.indptr[row_of]] = flat
     return out
 
 
 @njit(cache=True, nogil=True)
-def _fsai_rows(which, neighbours, lower, indptr, indices, values, out):  # pragma: no cover - compiled
-    n, K = neighbours.shape
-    slots = np.empty(K, np.int64)
-    nodes = np.empty(K, np.int64)
-    where = np.full(n, -1, np.int64)  # position of a node in the current row's pattern, -1 outside it
-    B = np.empty((K, K))
-    g = np.empty(K)
+def _fsai_rows(which, indptr, cols, lower, a_indptr, a_cols, a_vals, out):  # pragma: no cover - compiled
+    n = len(indptr) - 1
+    width = 1
     for i in which:
-        s = 0
-        for k in range(K):  # lower slots in ascending column order: the diagonal comes last
-            if lower[i, k]:
-                slots[s] = k
-                nodes[s] = neighbours[i, k]
-                where[nodes[s]] = s
-                s += 1
+        width = max(width, lower[i])
+    where = np.full(n, -1, np.int64)  # position of a node in the current row's lower pattern, -1 outside it
+    B = np.empty((width, width))
+    g = np.empty(width)
+    for i in which:
+        s = lower[i]  # the row's lower entries: a prefix in ascending column order, the diagonal last
+        base = indptr[i]
         for a in range(s):
-            for b in range(s):
+            where[cols[base + a]] = a
+        for a in range(s):  # the lower triangle of B = A[S_i, S_i] (all Cholesky reads)
+            for b in range(a + 1):
                 B[a, b] = 0.0
-            for e in range(indptr[nodes[a]], indptr[nodes[a] + 1]):
-                b = where[indices[e]]
+            node = cols[base + a]
+            for e in range(a_indptr[node], a_indptr[node + 1]):
+                if a_cols[e] > node:  # A's row is sorted: the rest is above B's diagonal
+                    break
+                b = where[a_cols[e]]
                 if b >= 0:
-                    B[a, b] = values[e]
+                    B[a, b] = a_vals[e]
         for a in range(s):
-            where[nodes[a]] = -1
+            where[cols[base + a]] = -1
         for a in range(s):  # Cholesky B = L L^T in place (B is a principal block of an SPD matrix)
             for b in range(a + 1):
                 acc = B[a, b]
@@ -72,7 +83,7 @@ def _fsai_rows(which, neighbours, lower, indptr, indices, values, out):  # pragm
             g[a] = acc / B[a, a]
         scale = 1.0 / np.sqrt(g[s - 1])
         for a in range(s):
-            out[i, slots[a]] = g[a] * scale
+            out[base + a] = g[a] * scale
 
 
 def square_rows(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray):

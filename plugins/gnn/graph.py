@@ -1,4 +1,5 @@
-"""The matrix as the network sees it: padded neighbour lists of a block of rows (numpy only, no PETSc, no torch).
+"""The matrix as the network sees it: padded neighbour lists of a block of rows (numpy and the compiled loops of
+:mod:`.kernels`; no PETSc, no torch).
 
 A block is a set of rows of the system matrix A, given in CSR with *global* column indices and full rows (every
 non-zero of each row, also those whose column lies outside the block). Nodes are the block's rows; edges are the
@@ -16,7 +17,7 @@ non-zeros whose column is also in the block. What the network reads:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,6 +47,7 @@ class Block:
     indptr: np.ndarray
     indices: np.ndarray
     values: np.ndarray
+    local: tuple | None = field(default=None, repr=False)  # kernels.local_csr (filled on first use)
 
     @classmethod
     def from_scipy(cls, A) -> "Block":
@@ -57,17 +59,99 @@ class Block:
 
 
 @dataclass
+class FactorPattern:
+    """The factor's graph on a block, in local numbering (CSR, columns sorted): A's entries inside the block (pattern
+    "a") or those of A^2 (pattern "a2"), with the scaled value a_ij / sqrt(a_ii a_jj) (0 on A^2's fill-in); ``lower``
+    counts each row's entries with column <= row (a prefix of the row, the diagonal last); ``scaled``: the block's A
+    in local numbering, scaled, in CSR (what FSAI's small systems read)."""
+
+    indptr: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+    lower: np.ndarray
+    diagonal: np.ndarray    # [n] float64, a_ii
+    rows: np.ndarray        # [n] int64 global row numbers
+    scaled: tuple
+
+    @property
+    def width(self) -> int:
+        """The longest row (the padded lists' width)."""
+        return max(int(np.diff(self.indptr).max(initial=1)), 1)
+
+    def lower_rows(self, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(indptr, global columns) of the factor rows ``which``: the lower entries of each."""
+        from . import kernels
+
+        return kernels.lower_structure(np.ascontiguousarray(which, np.int64), self.indptr, self.cols, self.lower,
+                                       self.rows)
+
+    def lower_values(self, values: np.ndarray, which: np.ndarray) -> np.ndarray:
+        """The factor rows ``which`` (order of :meth:`lower_rows`) from values on the pattern's entries (scaled
+        problem), unscaled: G_ij = Gs_ij / sqrt(a_jj)."""
+        from . import kernels
+
+        return kernels.lower_rows_flat(np.ascontiguousarray(which, np.int64), self.indptr, self.cols, self.lower, self.diagonal, values)
+
+    def self_entries(self) -> np.ndarray:
+        """1.0 on each row's diagonal entry, 0 elsewhere (the Jacobi factor's scaled values)."""
+        row_of = np.repeat(np.arange(len(self.rows)), np.diff(self.indptr))
+        return (self.cols == row_of).astype(np.float64)
+
+
+def factor_pattern(block: Block, diag: np.ndarray, pattern: str = "a") -> FactorPattern:
+    """The factor's graph on ``block`` (see :class:`FactorPattern`); "a2" is a block-local product, exact for rows
+    whose neighbours' rows are in the block."""
+    from . import kernels
+
+    a_indptr, a_cols, a_vals = _local(block)
+    scaled = (a_indptr, a_cols, kernels.scale_values(a_indptr, a_cols, a_vals, diag))
+    if pattern == "a":
+        indptr, cols, values = scaled
+    elif pattern == "a2":
+        from .fsai import square_rows
+
+        indptr, cols, values = square_rows(*scaled)
+    else:
+        raise ValueError(f"unknown factor pattern {pattern!r}; valid: {', '.join(PATTERNS)}")
+    return FactorPattern(indptr, cols, values, kernels.lower_counts(indptr, cols), diag, block.rows, scaled)
+
+
+def _local(block: Block):
+    """The block's entries whose column is one of its rows, in local numbering (computed once per block)."""
+    from . import kernels
+
+    if block.local is None:
+        block.local = kernels.local_csr(block.rows, block.indptr, block.indices, block.values)
+    return block.local
+
+
+@dataclass
 class PaddedGraph:
-    """The network's inputs for one block, plus what is needed to read its output back as matrix rows."""
+    """The network's inputs for one block, plus the factor's pattern to read its output back as matrix rows."""
 
     node: np.ndarray        # [n, len(NODE_FEATURES)] float32
     edge: np.ndarray        # [n, K, len(EDGE_FEATURES)] float32
     neighbours: np.ndarray  # [n, K] int64, local node numbers (padding: the row itself)
-    valid: np.ndarray       # [n, K] bool
-    columns: np.ndarray     # [n, K] int64 global column of each slot (-1 on padding)
-    diagonal: np.ndarray    # [n] float64, a_ii
-    rows: np.ndarray        # [n] int64 global row numbers
-    scaled: tuple = ()      # the block's A (local numbering, diagonally scaled) in CSR: indptr, indices, values
+    pattern: FactorPattern
+    fsai: np.ndarray        # classical FSAI's scaled values on the pattern's entries (0 on rows not computed)
+
+    @property
+    def diagonal(self) -> np.ndarray:
+        return self.pattern.diagonal
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.pattern.rows
+
+    @property
+    def valid(self) -> np.ndarray:
+        """[n, K] bool: the slot holds an entry of the pattern (not padding)."""
+        return np.arange(self.neighbours.shape[1])[None, :] < np.diff(self.pattern.indptr)[:, None]
+
+    @property
+    def columns(self) -> np.ndarray:
+        """[n, K] int64: the global column of each slot (-1 on padding)."""
+        return np.where(self.valid, self.rows[self.neighbours], -1)
 
     def inputs(self) -> dict[str, np.ndarray]:
         return {"node": self.node, "edge": self.edge, "neighbours": self.neighbours}
@@ -76,41 +160,21 @@ class PaddedGraph:
         """CSR (indptr, global column indices, values) of the lower-triangular factor rows ``which`` (local node
         numbers) from per-slot values ``slot_values`` [n, K] of the *scaled* problem, unscaled back to A:
         G_ij = Gs_ij / sqrt(a_jj)."""
-        cols = self.columns[which]
-        keep = self.valid[which] & (cols <= self.rows[which, None])
-        counts = keep.sum(axis=1)
-        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        gcols = cols[keep]
-        local_cols = self.neighbours[which][keep]
-        vals = slot_values[which][keep].astype(np.float64) / np.sqrt(self.diagonal[local_cols])
-        return indptr, gcols, vals
+        from . import kernels
 
-
-def local_positions(block: Block) -> tuple[np.ndarray, np.ndarray]:
-    """For every stored entry: the local number of its column's row in the block, and whether it is in the block
-    (a lookup table over the block's range of global rows: one gather, no search)."""
-    n = len(block.rows)
-    first = int(block.rows[0]) if n else 0
-    table = np.full(int(block.rows[-1]) - first + 1 if n else 0, -1, np.int64)
-    table[block.rows - first] = np.arange(n)
-    shifted = block.indices - first
-    inrange = (shifted >= 0) & (shifted < len(table))
-    pos = np.where(inrange, table[np.where(inrange, shifted, 0)], -1)
-    inside = pos >= 0
-    return np.where(inside, pos, 0), inside
+        p = self.pattern
+        return kernels.lower_rows_padded(np.ascontiguousarray(which, np.int64), p.indptr, p.cols, p.lower, p.rows,
+                                         p.diagonal, slot_values)
 
 
 def diagonal_and_checks(block: Block) -> np.ndarray:
     """The diagonal of the block's rows; raises OperatorError on NaN/Inf, a missing, zero or negative diagonal."""
-    n = len(block.rows)
-    row_of = np.repeat(np.arange(n), np.diff(block.indptr))
-    if not np.all(np.isfinite(block.values)):
-        bad = block.rows[row_of[~np.isfinite(block.values)][0]]
-        raise OperatorError(f"the matrix has NaN or Inf entries (first in row {bad}); check the assembly "
+    from . import kernels
+
+    diag, bad = kernels.diagonal(block.rows, block.indptr, block.indices, block.values)
+    if bad >= 0:
+        raise OperatorError(f"the matrix has NaN or Inf entries (first in row {block.rows[bad]}); check the assembly "
                             "(coefficients, mesh) before solving")
-    on_diag = block.indices == block.rows[row_of]
-    diag = np.zeros(n)
-    np.add.at(diag, row_of[on_diag], block.values[on_diag])
     if np.any(diag <= 0):
         i = int(np.argmax(diag <= 0))
         raise OperatorError(f"row {block.rows[i]} has diagonal {diag[i]:g}: the gnn preconditioner needs a symmetric "
@@ -128,87 +192,38 @@ def padded_graph(block: Block, diag: np.ndarray | None = None, pattern: str = "a
     for the rows within ``hops`` hops of the rows ``near`` (local numbers; None: every row), zero elsewhere: a
     network with ``hops`` layers reads no other row's edges for the factor rows ``near``, and FSAI's per-row
     solves are most of the graph's cost."""
-    n = len(block.rows)
+    from . import kernels
+    from .fsai import fsai_values
+
     diag = diagonal_and_checks(block) if diag is None else diag
-    counts = np.diff(block.indptr)
-    row_of = np.repeat(np.arange(n), counts)
-    cols = block.indices
-    off = cols != block.rows[row_of]
-    scaled_row = block.values / diag[row_of]
-    degree = np.bincount(row_of[off], minlength=n).astype(np.float64)
-    row_sum = np.bincount(row_of[off], weights=scaled_row[off], minlength=n)
-    abs_row_sum = np.bincount(row_of[off], weights=np.abs(scaled_row[off]), minlength=n)
-    node = np.stack([np.log1p(degree), row_sum, abs_row_sum], axis=1).astype(np.float32)
-
-    pos, inside = local_positions(block)
-    r, c = row_of[inside], pos[inside]
-    v = block.values[inside] / np.sqrt(diag[r] * diag[c])
-    a_indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n))]).astype(np.int64)
-    scaled = (a_indptr, c, v)
-    if pattern == "a2":
-        r, c, v = _square_pattern(n, a_indptr, c, v)
-    elif pattern != "a":
-        raise ValueError(f"unknown factor pattern {pattern!r}; valid: {', '.join(PATTERNS)}")
-    kept = np.bincount(r, minlength=n)
-    K = max(int(kept.max(initial=1)), 1)
-    start = np.concatenate([[0], np.cumsum(kept)[:-1]])
-    slot = np.arange(len(r)) - start[r]
-    neighbours = np.repeat(np.arange(n, dtype=np.int64)[:, None], K, axis=1)
-    neighbours[r, slot] = c
-    valid = np.zeros((n, K), bool)
-    valid[r, slot] = True
-    columns = np.full((n, K), -1, np.int64)
-    columns[r, slot] = block.rows[c]
-    edge = np.zeros((n, K, len(EDGE_FEATURES)), np.float32)
-    edge[r, slot, 0] = v
-    edge[r, slot, 1] = c < r
-    edge[r, slot, 2] = c > r
-    edge[r, slot, 3] = c == r
-    graph = PaddedGraph(node, edge, neighbours, valid, columns, diag, block.rows, scaled)
-    from .fsai import fsai_slot_values
-
-    edge[..., 4] = fsai_slot_values(graph, np.arange(n) if near is None else within_hops(graph, near, hops))
-    return graph
+    node = kernels.node_features(block.rows, block.indptr, block.indices, block.values, diag)
+    p = factor_pattern(block, diag, pattern)
+    which = np.arange(len(block.rows)) if near is None else within_hops(p, near, hops)
+    fsai = fsai_values(p, which)
+    neighbours, edge = kernels.pad(p.indptr, p.cols, p.values, fsai, p.width)
+    return PaddedGraph(node, edge, neighbours, p, fsai)
 
 
-def within_hops(graph: PaddedGraph, rows: np.ndarray, hops: int) -> np.ndarray:
-    """Local numbers of the rows within ``hops`` hops of ``rows`` in the graph (sorted)."""
-    mask = np.zeros(len(graph.rows), bool)
-    mask[rows] = True
-    for _ in range(hops):
-        mask[graph.neighbours[mask][graph.valid[mask]]] = True
-    return np.nonzero(mask)[0]
+def within_hops(pattern: FactorPattern, rows: np.ndarray, hops: int) -> np.ndarray:
+    """Local numbers of the rows within ``hops`` hops of ``rows`` in the factor's graph (sorted)."""
+    from . import kernels
 
-
-def _square_pattern(n: int, indptr: np.ndarray, indices: np.ndarray, values: np.ndarray):
-    """(rows, columns, values) of the pattern of A^2 in row-major order (columns ascending within a row), with A's
-    scaled value on A's entries and 0 on the fill-in."""
-    from .fsai import square_rows
-
-    sq_indptr, sq_indices, sq_values = square_rows(indptr, np.ascontiguousarray(indices, np.int64),
-                                                   np.ascontiguousarray(values, np.float64))
-    return np.repeat(np.arange(n, dtype=np.int64), np.diff(sq_indptr)), sq_indices, sq_values
+    return np.nonzero(kernels.within_hops(pattern.indptr, pattern.cols, np.ascontiguousarray(rows, np.int64),
+                                          hops))[0]
 
 
 def check_symmetric(block: Block, owned: np.ndarray, rtol: float = 1e-10) -> None:
     """Raise OperatorError unless a_ij = a_ji (to ``rtol`` of the largest entry) for every owned row i.
 
     ``owned``: local numbers of rows whose neighbours' rows are all in the block (any block with one ring of
-    overlap), so the check is exact without communication."""
-    import scipy.sparse as sp
+    overlap), so the check is exact without communication. One compiled pass (a binary search per entry)."""
+    from . import kernels
 
-    n = len(block.rows)
-    row_of = np.repeat(np.arange(n), np.diff(block.indptr))
-    pos, inside = local_positions(block)
-    local = sp.csr_matrix((block.values[inside], (row_of[inside], pos[inside])), shape=(n, n))
-    mine = local[owned]
-    diff = abs(mine - local.T.tocsr()[owned])
-    scale = max(float(abs(mine).max()) if mine.nnz else 0.0, 1e-300)
-    worst = float(diff.max()) if diff.nnz else 0.0
-    if worst > rtol * scale:
-        coo = diff.tocoo()
-        i = coo.row[int(np.argmax(coo.data))]
+    mask = np.zeros(len(block.rows), bool)
+    mask[owned] = True
+    worst, where, scale = kernels.symmetry_defect(*_local(block), mask)
+    if worst > rtol * max(scale, 1e-300):
         raise OperatorError(f"the matrix is not symmetric (|a_ij - a_ji| up to {worst:.3g}, near row "
-                            f"{block.rows[owned[i]]}): the gnn preconditioner is SPD and needs an SPD matrix; "
+                            f"{block.rows[where]}): the gnn preconditioner is SPD and needs an SPD matrix; "
                             "assemble the symmetric form (Dirichlet rows and columns both eliminated) or use a "
                             "preconditioner for non-symmetric systems")

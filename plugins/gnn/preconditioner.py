@@ -21,8 +21,10 @@ from accel import modelmeta
 from accel.components import PreconditionerConfig, PreconditionerInfo, PreconditionerStats
 from accel.errors import AccelError, ModelError, SolverConfigError
 
-from .distributed import agree, check_square, factor_matrix, overlapped_block
-from .graph import OperatorError, check_symmetric, diagonal_and_checks, padded_graph, pattern_rings
+from .distributed import agree, check_square, factor_matrix, overlapped_block, set_factor_values
+from .fsai import fsai_values
+from .graph import (OperatorError, check_symmetric, diagonal_and_checks, factor_pattern, padded_graph,
+                    pattern_rings)
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ class _FactorPreconditioner:
         self.G = None
         self.Gt = None
         self._work = None
+        self._pattern = None  # G's (indptr, columns) on this rank, to refill G in place when an update keeps them
         self._stats = PreconditionerStats()
         # set-up seconds: rows (with overlap), checks (diagonal, symmetry), graph (A^2 pattern, padding, FSAI),
         # factor (the network; classical FSAI has nothing left to do), assemble (G and G^T as PETSc matrices)
@@ -120,6 +123,7 @@ class _FactorPreconditioner:
             if obj is not None:
                 obj.destroy()
         self.G = self.Gt = self._work = None
+        self._pattern = None
 
     # -- set-up -----------------------------------------------------------------------------------------------------
     def _model_name(self) -> str:
@@ -130,8 +134,37 @@ class _FactorPreconditioner:
         """Rings of A's graph around each rank's rows that make its factor rows exact."""
         return pattern_rings(self.pattern, self.hops)
 
-    def _slot_values(self, graph, owned: np.ndarray) -> np.ndarray:
+    def _uses_network(self) -> bool:
+        """Whether the factor comes from the network (else: classical FSAI, computed without padded lists)."""
+        return False
+
+    def _slot_values(self, graph) -> np.ndarray:
         raise NotImplementedError
+
+    def _factor_pieces(self, block, diag, owned, times: dict) -> list:
+        """Per chunk of owned rows: (indptr, global columns, factor values, FSAI's values, Jacobi's values)."""
+        pieces = []
+        if not self._uses_network():  # FSAI reads one ring: no padded lists, no chunks (its memory is the factor's)
+            ta = time.perf_counter()
+            p = factor_pattern(block, diag, self.pattern)
+            fsai = p.lower_values(fsai_values(p, owned), owned)
+            pieces.append((*p.lower_rows(owned), fsai, fsai, p.lower_values(p.self_entries(), owned)))
+            times["graph"] += time.perf_counter() - ta
+            return pieces
+        for chunk_block, chunk_diag, which in chunks(block, diag, owned, self.rings, self.options["gnn_chunk"]):
+            ta = time.perf_counter()
+            graph = padded_graph(chunk_block, chunk_diag, self.pattern, near=which, hops=self.hops - 1)
+            tb = time.perf_counter()
+            values = self._slot_values(graph)
+            tc = time.perf_counter()
+            indptr, cols, vals = graph.lower_csr(values, which)
+            p = graph.pattern
+            pieces.append((indptr, cols, vals, p.lower_values(graph.fsai, which),
+                           p.lower_values(p.self_entries(), which)))
+            del graph, values
+            times["graph"] += tb - ta + time.perf_counter() - tc
+            times["factor"] += tc - tb
+        return pieces
 
     def _build(self, A) -> None:
         comm = A.getComm()
@@ -150,43 +183,46 @@ class _FactorPreconditioner:
         if agree(comm, error is not None):
             raise error or OperatorError("the matrix was refused on another rank (see its message)")
         t2 = time.perf_counter()
-        pieces, bad, graph_s, factor_s = [], False, 0.0, 0.0
-        self._network_seconds = 0.0
+        times = {"graph": 0.0, "factor": 0.0}
+        pieces = []
         try:
-            for chunk_block, chunk_diag, which in chunks(block, diag, owned, self.rings, self.options["gnn_chunk"]):
-                ta = time.perf_counter()
-                graph = padded_graph(chunk_block, chunk_diag, self.pattern, near=which, hops=self.hops - 1)
-                tb = time.perf_counter()
-                values = self._slot_values(graph, which)
-                factor_s += time.perf_counter() - tb
-                graph_s += tb - ta
-                bad = bad or not np.all(np.isfinite(values[which]))
-                indptr, cols, vals = graph.lower_csr(values, which)
-                pieces.append((indptr, cols, vals, graph.lower_csr(graph.edge[..., 4], which)[2],
-                               graph.lower_csr(graph.edge[..., 3], which)[2]))
-                del graph, values
+            pieces = self._factor_pieces(block, diag, owned, times)
         except Exception as exc:  # e.g. the network's session failing on this rank: the others must not wait
             error = exc
         if agree(comm, error is not None):
             raise error or AccelError("the factor's set-up failed on another rank (see its message)")
         t3 = time.perf_counter()
-        fallback = agree(comm, bad)
+        fallback = agree(comm, not all(np.all(np.isfinite(piece[2])) for piece in pieces))
         if fallback:
             self._warn_fallback()
         indptr, cols, vals = _concatenate(pieces, {"fsai": 3, "jacobi": 4}[self.options["gnn_fallback"]]
                                           if fallback else 2)
-        self._free_operators()
-        self.G = factor_matrix(A, indptr, cols, vals)
-        if self.options["gnn_apply"] == "explicit":
-            from petsc4py import PETSc
-
-            self.Gt = self.G.transpose(PETSc.Mat())  # a new matrix (transpose() alone works in place)
-        self._work = self.G.createVecLeft()
+        self._assemble(A, indptr, cols, vals)
         t4 = time.perf_counter()
-        self.breakdown = {"rows": t1 - t0, "checks": t2 - t1, "graph": graph_s, "factor": factor_s,
+        self.breakdown = {"rows": t1 - t0, "checks": t2 - t1, "graph": times["graph"], "factor": times["factor"],
                           "assemble": t4 - t3}
         self._stats = PreconditionerStats(setup_time=t4 - t0)  # network_time stays 0: no network in the applies
         log.info("%s set-up: %s", type(self).__name__, ", ".join(f"{k} {v:.3f} s" for k, v in self.breakdown.items()))
+
+    def _assemble(self, A, indptr, cols, vals) -> None:
+        """G (and G^T for ``gnn_apply explicit``) as PETSc matrices; on an update with the same pattern (same rows,
+        same columns) the existing matrices take the new values in place, so the objects built on them (a
+        MATCOMPOSITE, a PCMAT) stay valid."""
+        from petsc4py import PETSc
+
+        same = (self.G is not None and self._pattern is not None and self.G.getSizes() == A.getSizes()
+                and np.array_equal(self._pattern[0], indptr) and np.array_equal(self._pattern[1], cols))
+        if agree(A.getComm(), not same):  # every rank rebuilds, or none does (the calls are collective)
+            self._free_operators()
+            self.G = factor_matrix(A, indptr, cols, vals)
+            self._pattern = (indptr, cols)
+            if self.options["gnn_apply"] == "explicit":
+                self.Gt = self.G.transpose(PETSc.Mat())  # a new matrix (transpose() alone works in place)
+            self._work = self.G.createVecLeft()
+            return
+        set_factor_values(self.G, indptr, cols, vals)
+        if self.Gt is not None:
+            self.G.transpose(self.Gt)  # MAT_REUSE_MATRIX: G^T's pattern is kept, its values refilled
 
     def _check_kind(self, A) -> None:
         pass
@@ -215,24 +251,16 @@ def chunks(block, diag, owned, rings: int, size: int):
     """(sub-block, its diagonal, local numbers of its chunk rows) for chunks of ``size`` owned rows, each with the
     ``rings`` rings around it, so the network's memory stays bounded and every chunk computes its rows exactly as
     a whole evaluation would (the same argument that makes the factor independent of the partition)."""
-    import scipy.sparse as sp
+    from . import kernels
+    from .graph import Block, _local
 
-    from .graph import Block, local_positions
-
-    n = len(block.rows)
     if len(owned) <= size:
         yield block, diag, owned
         return
-    row_of = np.repeat(np.arange(n), np.diff(block.indptr))
-    pos, inside = local_positions(block)
-    adjacency = sp.csr_matrix((np.ones(int(inside.sum()), np.int8), (row_of[inside], pos[inside])), shape=(n, n))
+    indptr, cols, _ = _local(block)
     for start in range(0, len(owned), size):
-        chunk = owned[start:start + size]
-        mask = np.zeros(n, bool)
-        mask[chunk] = True
-        for _ in range(rings):
-            mask |= (adjacency @ mask.astype(np.int8)) > 0
-        local = np.nonzero(mask)[0]
+        chunk = np.ascontiguousarray(owned[start:start + size], np.int64)
+        local = np.nonzero(kernels.within_hops(indptr, cols, chunk, rings))[0]
         counts = np.diff(block.indptr)[local]
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         take = np.repeat(block.indptr[local] - starts, counts) + np.arange(counts.sum())  # the rows' CSR entries
@@ -264,8 +292,6 @@ class FSAIPreconditioner(_FactorPreconditioner):
         super().__init__(config)
         self.pattern = DEFAULT_PATTERN if self.options["gnn_pattern"] == "default" else self.options["gnn_pattern"]
 
-    def _slot_values(self, graph, owned):
-        return graph.edge[..., 4].astype(np.float64)  # computed with the graph (FSAI is the network's input)
 
 
 class GNNPreconditioner(_FactorPreconditioner):
@@ -337,13 +363,14 @@ class GNNPreconditioner(_FactorPreconditioner):
                              f"has block size {bs} (a vector problem such as elasticity); train a model on such "
                              "operators with 'accel train gnn --matrices ...' or use GAMG for vector problems")
 
-    def _slot_values(self, graph, owned):
+    def _uses_network(self) -> bool:
+        return self._global_rows >= self.options["gnn_network_min_rows"]  # below: classical FSAI pays more
+
+    def _slot_values(self, graph):
         from accel.runtime import ModelSession, RuntimeSettings
 
         from .export import INPUTS
 
-        if self._global_rows < self.options["gnn_network_min_rows"]:
-            return graph.edge[..., 4].astype(np.float64)  # classical FSAI: the network does not pay here
         if self.session is None:
             self.session = ModelSession(self.model, self.config.runtime or RuntimeSettings(), inputs=INPUTS)
         t0 = time.perf_counter()
@@ -353,5 +380,6 @@ class GNNPreconditioner(_FactorPreconditioner):
 
     def _build(self, A) -> None:
         self._global_rows = A.getSize()[0]
+        self._network_seconds = 0.0
         super()._build(A)
         self.breakdown["network"] = self._network_seconds

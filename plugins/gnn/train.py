@@ -41,6 +41,9 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     pattern: str = "a"  # the factor's pattern: tril(A) or tril(A^2) (graph.PATTERNS)
+    network: str = "gated"  # the architecture (network.NETWORKS)
+    width: int = 8  # gated: channels per message
+    rank: int = 4  # gated: bilinear terms of the output
 
 
 def as_scipy(A):
@@ -119,7 +122,8 @@ def loss_value(kind: str, L, sample: _Sample, w):
 
 
 def train(matrices, config: TrainConfig = TrainConfig(), log_path: Path | None = None, progress: bool = False):
-    """Train a :class:`FactorGNN` on ``matrices`` (an iterable of SPD matrices); returns (net, history)."""
+    """Train a factor network (``config.network``) on ``matrices`` (an iterable of SPD matrices); returns
+    (net, history)."""
     from accel.plugins.training import torch_scope
 
     if config.loss not in LOSSES:
@@ -131,12 +135,12 @@ def train(matrices, config: TrainConfig = TrainConfig(), log_path: Path | None =
 def _train(matrices, config: TrainConfig, log_path, progress):
     import torch
 
-    from .network import FactorGNN
+    from .network import build_network
 
     samples = [_Sample(A, config.pattern) for A in matrices]
     if not samples:
         raise ValueError("no training matrices given")
-    net = FactorGNN(config.hidden, config.layers)
+    net = build_network(config.network, config.hidden, config.layers, config.width, config.rank)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps, eta_min=config.lr / 20)
     gen = torch.Generator().manual_seed(config.seed)
