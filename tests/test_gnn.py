@@ -180,6 +180,31 @@ def test_apply_modes_agree(tiny_gnn):
     np.testing.assert_allclose(M, ref, rtol=1e-12, atol=1e-14)
 
 
+def test_update_refills_the_factor_in_place(tiny_gnn):
+    """An update with new values on the same pattern keeps the PETSc matrices (what a MATCOMPOSITE or PCMAT built
+    on them holds) and gives the operator a fresh set-up gives."""
+    A = _petsc(_poisson(6))
+    B = _petsc(_poisson(6) * 3.0 + sp.diags(np.linspace(0.1, 1.0, 36)))
+    component = _gnn(tiny_gnn["tiny"])
+    component.initialize(A)
+    handles = (component.G.handle, component.Gt.handle)
+    component.update(B)
+    assert (component.G.handle, component.Gt.handle) == handles
+    x, y = B.createVecRight(), B.createVecLeft()
+    M = np.zeros((36, 36))
+    for j in range(36):
+        x.set(0.0)
+        x.setValue(j, 1.0)
+        x.assemble()
+        component.apply(x, y)
+        M[:, j] = y.getArray()
+    component.destroy()
+    ref = _operator_dense(_gnn(tiny_gnn["tiny"]), B)
+    for obj in (A, B, x, y):
+        obj.destroy()
+    np.testing.assert_allclose(M, ref, rtol=1e-12, atol=1e-14)
+
+
 # -- solves -----------------------------------------------------------------------------------------------------------
 def _cg(A, b, plugin="gnn", model=None, **options):
     """Plain CG with the component through accel.NeuralPC, from the options database alone."""

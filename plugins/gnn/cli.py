@@ -76,9 +76,9 @@ def add_train_command(train):
 
 
 def recipe_command(args, patterns) -> str:
-    flags = {"network": args.network, "hidden": args.hidden, "layers": args.layers, "steps": args.steps, "lr": args.lr, "loss": args.loss,
-             "probes": args.probes, "smoothing": args.smoothing, "problem": args.problem, "seed": args.seed,
-             "threads": args.threads, "pattern": args.pattern}
+    flags = {"network": args.network, "hidden": args.hidden, "layers": args.layers, "steps": args.steps, "lr": args.lr,
+             "loss": args.loss, "probes": args.probes, "smoothing": args.smoothing, "problem": args.problem,
+             "seed": args.seed, "threads": args.threads, "pattern": args.pattern}
     if args.network == "gated":
         flags.update(width=args.width, rank=args.rank)
     parts = ["accel train gnn"] + [f"--matrices {shlex.quote(p)}" for p in patterns]

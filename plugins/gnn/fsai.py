@@ -5,8 +5,8 @@ For each row i with lower pattern S_i (columns j <= i), solve A[S_i, S_i] g = e_
 then G A G^T has a unit diagonal and M = G^T G approximates A^-1 (G approximates the inverse Cholesky factor).
 Computed on the diagonally scaled matrix from the factor's pattern (CSR, local numbering), one small Cholesky solve
 per row in a compiled loop (numba); the small matrix A[S_i, S_i] is read from A's rows through a position table
-(O(|S_i| nnz per row)), so long rows of the A^2 pattern cost no search over the slots. It is the gnn plugin's ablation (the
-same structure with a closed-form factor), its fallback, and the network's starting point.
+(O(|S_i| nnz per row)), so long rows of the A^2 pattern cost no search over the slots. It is the gnn plugin's
+ablation (the same structure with a closed-form factor), its fallback, and the network's starting point.
 """
 from __future__ import annotations
 

@@ -90,7 +90,8 @@ class FactorPattern:
         problem), unscaled: G_ij = Gs_ij / sqrt(a_jj)."""
         from . import kernels
 
-        return kernels.lower_rows_flat(np.ascontiguousarray(which, np.int64), self.indptr, self.cols, self.lower, self.diagonal, values)
+        return kernels.lower_rows_flat(np.ascontiguousarray(which, np.int64), self.indptr, self.cols, self.lower,
+                                       self.diagonal, values)
 
     def self_entries(self) -> np.ndarray:
         """1.0 on each row's diagonal entry, 0 elsewhere (the Jacobi factor's scaled values)."""

@@ -10,10 +10,10 @@ Two architectures (:data:`NETWORKS`), both reading the same inputs and writing t
 
 Message passing on padded neighbour lists: a gather of neighbour states (ONNX Gather) and a masked mean over the
 slots (ONNX ReduceSum), never ``index_add_`` (its ONNX export drops the reduction: silently wrong sums with
-repeated indices). Output: the values of the scaled lower-triangular factor on each row's lower slots, as a correction of the
-classical FSAI factor (an edge input): G_ij = F_ij + c_ij below the diagonal, G_ii = F_ii exp(c_ii) on it, so
-the factor is non-singular and M = G^T G is SPD for any weights. The last layer starts at zero, so an untrained
-network is classical FSAI and training starts from it.
+repeated indices). Output: the values of the scaled lower-triangular factor on each row's lower slots, as a
+correction of the classical FSAI factor (an edge input): G_ij = F_ij + c_ij below the diagonal, G_ii = F_ii exp(c_ii)
+on it, so the factor is non-singular and M = G^T G is SPD for any weights. The last layer starts at zero, so an
+untrained network is classical FSAI and training starts from it.
 """
 from __future__ import annotations
 
