@@ -118,3 +118,34 @@ def test_mesh_walks_are_the_same_on_two_ranks(run_mpi):
     serial = WalkOnSpheres(dom, _harmonic, settings=WoSSettings(walks=3000, seed=2, block_size=1024)).solve(
         np.array([[0.9, 0.1], [-0.2, 0.5], [0.1, -0.3]]))
     assert out["steps"] == serial.steps and np.array_equal(np.array(out["value"]), serial.value)
+
+
+def _brute_node_distances(dom):
+    """Distance of every grid node to every primitive, the plain way (segments in 2D)."""
+    axes = [dom.origin[i] + dom.h * np.arange(dom.shape[i]) for i in range(dom.dim)]
+    G = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], 1)
+    A, B = dom.vertices[dom.cells[:, 0]], dom.vertices[dom.cells[:, 1]]
+    E = B - A
+    t = np.clip(np.einsum("npk,pk->np", G[:, None, :] - A[None], E) / np.sum(E * E, 1), 0, 1)
+    return np.min(np.linalg.norm(G[:, None, :] - (A[None] + t[..., None] * E[None]), axis=2), axis=1)
+
+
+def test_binned_set_up_gives_exact_node_distances_and_inward_planes_for_any_primitive_order():
+    """Set-up searches binned cells outwards and orients primitives across shared vertices/edges; on a domain with a
+    hole whose segments run in random directions, node distances equal the brute-force ones and every plane's normal
+    points into the domain."""
+    t, u = np.linspace(0, 2 * np.pi, 300, endpoint=False), np.linspace(0, 2 * np.pi, 90, endpoint=False)
+    V = np.vstack([np.stack([np.cos(t), 0.7 * np.sin(t)], 1), 0.25 * np.stack([np.cos(u), np.sin(u)], 1) + [0.3, 0]])
+    ring = lambda k, off: off + np.stack([np.arange(k), (np.arange(k) + 1) % k], 1)  # noqa: E731
+    C = np.vstack([ring(300, 0), ring(90, 300)])
+    flip = np.random.default_rng(3).random(len(C)) < 0.4
+    C[flip] = C[flip][:, ::-1]
+    dom = MeshDomain(V, C, grid_nodes=4096)
+    dnode = dom._arrays["nodes"][0::2]
+    assert np.allclose(dnode, _brute_node_distances(dom), rtol=0, atol=1e-12)
+    from accel.plugins.wos.mesh_domain import _inward_planes
+
+    N, c = _inward_planes(dom)
+    centre = V[C].mean(axis=1)
+    probe = np.ascontiguousarray((centre + 1e-3 * N[:, :2]).T)
+    assert dom.contains(probe).all()

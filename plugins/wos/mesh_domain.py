@@ -34,7 +34,7 @@ class MeshDomain(Domain):
     """Interior of a closed boundary mesh: ``vertices`` (n, dim) and ``cells`` (m, dim) vertex indices.
 
     grid_nodes: nodes of the distance grid (default 2^14: finer grids cost set-up time and cache misses, coarser ones
-    longer candidate lists).
+    longer candidate lists; for boundary meshes of 10^5 primitives and more a finer grid keeps the lists short).
     near_cells: nodes within this many grid spacings (plus half a cell diagonal) of the boundary get candidate lists
     and plane rows (default 2).
     """
@@ -59,7 +59,7 @@ class MeshDomain(Domain):
         self.vertices, self.cells = V, C.astype(np.int64)
         self.bounds = (V.min(axis=0), V.max(axis=0))
         self._build(grid_nodes if grid_nodes is not None else 1 << 14)
-        if check and not np.any(self.contains(_interior_probe(self))):
+        if check and not _encloses_a_probe(self):
             raise DomainError("the boundary mesh encloses no sample point: is it closed (watertight)?")
 
     def _build(self, nodes: int):
@@ -72,11 +72,17 @@ class MeshDomain(Domain):
         axes = [origin[i] + h * np.arange(shape[i]) for i in range(dim)]
         G = np.ascontiguousarray(np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")]))
         V, C = np.ascontiguousarray(self.vertices.ravel()), np.ascontiguousarray(self.cells.ravel())
-        # exact node distances by brute force over all primitives (the lists do not exist yet)
-        dnode = _brute_distances(G, V, C, dim)
+        # the primitives binned into the grid's cells, so that set-up is a local search per node, not a pass over
+        # every primitive (a 75k-triangle sphere: 305 s by brute force)
+        cshape = np.array([n - 1 for n in shape] + [1] * (3 - dim), dtype=np.int64)
+        o3 = np.array(list(origin) + [0.0] * (3 - dim))
+        cstarts, cprims = _bin_primitives(V, C, dim, o3, h, cshape)
+        nshape = np.array(list(shape) + [1] * (3 - dim), dtype=np.int64)
+        dnode = _node_distances(G, V, C, dim, h, o3, nshape, cshape, cstarts, cprims)
         half_diag = 0.5 * h * math.sqrt(dim)
         near = self.near_cells * h
-        starts, lists, _ = _candidate_lists(G, dnode, dnode < near + half_diag, 2 * half_diag, V, C, dim)
+        starts, lists, _ = _candidate_lists(G, dnode, dnode < near + half_diag, 2 * half_diag, V, C, dim, h,
+                                            nshape, cshape, cstarts, cprims)
         N, c = _inward_planes(self)
         idx = np.flatnonzero(np.diff(starts) > 0)
         K = kernel.MESH_PLANES[dim]
@@ -158,8 +164,10 @@ def _primitive_table(V, C):
 
 def _inward_planes(domain):
     """Unit normals n (m, 3) pointing into the domain and offsets c of the primitives' planes (lines in 2D; z = 0),
-    so that n.x - c <= dist(x, primitive) for every x. The side is found by the inside test at a point just off each
-    primitive's centroid. Degenerate primitives get n = 0, c = 0."""
+    so that n.x - c <= dist(x, primitive) for every x. The primitives are first oriented consistently across shared
+    faces (edges in 3D, vertices in 2D), then each connected piece of the boundary gets its side from the inside test
+    at a point just off its largest primitives; where the boundary is not a manifold (a face shared by other than two
+    primitives) every primitive is tested that way instead. Degenerate primitives get n = 0, c = 0."""
     V, C = domain.vertices, domain.cells
     A = V[C[:, 0]]
     if domain.dim == 2:
@@ -171,14 +179,103 @@ def _inward_planes(domain):
     N = np.where(nn[:, None] > 0, N / np.where(nn > 0, nn, 1.0)[:, None], 0.0)
     centre = V[C].mean(axis=1)
     tau = 1e-6 * float(np.max(domain.bounds[1] - domain.bounds[0]))
-    probe = np.ascontiguousarray((centre + tau * N).T)
     V1, C1 = np.ascontiguousarray(V.ravel()), np.ascontiguousarray(C.ravel())
-    inside = _contains_2d(probe, V1, C1) if domain.dim == 2 else _contains_3d(probe, V1, C1)
-    N = np.where(inside[:, None], N, -N)
+
+    def inside(points):
+        probe = np.ascontiguousarray(points.T)
+        return _contains_2d(probe, V1, C1) if domain.dim == 2 else _contains_3d(probe, V1, C1)
+
+    orientation = _consistent_orientation(C)
+    if orientation is None:
+        sign = np.where(inside(centre + tau * N), 1.0, -1.0)
+    else:
+        flip, piece = orientation
+        sign = flip.astype(np.float64)
+        for k in range(piece.max() + 1):
+            members = np.flatnonzero(piece == k)
+            # three of the largest primitives vote: one probe landing on an edge of the ray test is outvoted
+            top = members[np.argsort(-nn[members], kind="stable")[:3]]
+            votes = inside(centre[top] + tau * (flip[top, None] * N[top]))
+            sign[members] *= 1.0 if 2 * votes.sum() >= len(top) else -1.0
+    N = N * sign[:, None]
     c = np.sum(N * A, axis=1)
     if domain.dim == 2:
         N = np.column_stack([N, np.zeros(len(N))])
     return np.ascontiguousarray(N), np.ascontiguousarray(c)
+
+
+def _consistent_orientation(C):
+    """(flip (m,) of +-1, piece (m,) connected-piece index) such that the primitives times flip traverse every shared
+    face in opposite directions, or None when some face is shared by other than two primitives or no consistent
+    orientation exists (not a closed manifold)."""
+    m, dim = C.shape
+    if dim == 2:
+        # a segment's "faces" are its vertices; it leaves its start (+1) and enters its end (-1)
+        keys = C.reshape(-1)
+        direction = np.tile([1, -1], m)
+    else:
+        a, b = C, np.roll(C, -1, axis=1)
+        keys = np.minimum(a, b).astype(np.int64) * (int(C.max()) + 1) + np.maximum(a, b)
+        keys = keys.reshape(-1)
+        direction = np.where(a < b, 1, -1).reshape(-1)
+    owner = np.repeat(np.arange(m), dim)
+    order = np.argsort(keys, kind="stable")
+    keys, direction, owner = keys[order], direction[order], owner[order]
+    first = np.r_[True, keys[1:] != keys[:-1]]
+    counts = np.diff(np.r_[np.flatnonzero(first), keys.size])
+    if np.any(counts != 2):
+        return None
+    # pairs (owner[2i], owner[2i + 1]) share a face; same = traversed the same way: one of them must be flipped
+    p, q = owner[0::2], owner[1::2]
+    same = direction[0::2] == direction[1::2]
+    return _propagate_flips(m, p, q, same)
+
+
+@njit(cache=True)
+def _propagate_flips_kernel(m, p, q, same):
+    deg = np.zeros(m + 1, dtype=np.int64)
+    for e in range(p.size):
+        deg[p[e] + 1] += 1
+        deg[q[e] + 1] += 1
+    start = np.cumsum(deg)
+    fill = start[:-1].copy()
+    nbr = np.empty(2 * p.size, dtype=np.int64)
+    rel = np.empty(2 * p.size, dtype=np.int64)
+    for e in range(p.size):
+        r = -1 if same[e] else 1
+        nbr[fill[p[e]]], rel[fill[p[e]]] = q[e], r
+        fill[p[e]] += 1
+        nbr[fill[q[e]]], rel[fill[q[e]]] = p[e], r
+        fill[q[e]] += 1
+    flip = np.zeros(m, dtype=np.int64)
+    piece = np.full(m, -1, dtype=np.int64)
+    stack = np.empty(m, dtype=np.int64)
+    pieces = 0
+    for s in range(m):
+        if piece[s] >= 0:
+            continue
+        flip[s], piece[s] = 1, pieces
+        top = 0
+        stack[0] = s
+        while top >= 0:
+            t = stack[top]
+            top -= 1
+            for k in range(start[t], start[t + 1]):
+                u = nbr[k]
+                want = flip[t] * rel[k]
+                if piece[u] < 0:
+                    flip[u], piece[u] = want, pieces
+                    top += 1
+                    stack[top] = u
+                elif flip[u] != want:
+                    return flip, piece, False
+        pieces += 1
+    return flip, piece, True
+
+
+def _propagate_flips(m, p, q, same):
+    flip, piece, ok = _propagate_flips_kernel(m, p.astype(np.int64), q.astype(np.int64), same)
+    return (flip, piece) if ok else None
 
 
 @njit(cache=True)
@@ -241,22 +338,94 @@ def _prim_distance(x, y, z, V, C, dim, p):
 
 
 @njit(cache=True)
-def _brute_distances(G, V, C, dim):
-    n = G.shape[1]
-    out = np.empty(n)
-    for i in range(n):
-        best = np.inf
-        for p in range(C.size // dim):
-            best = min(best, _prim_distance(G[0, i], G[1, i], G[2, i] if dim == 3 else 0.0, V, C, dim, p))
-        out[i] = best
-    return out
+def _bin_primitives(V, C, dim, o3, h, cshape):
+    """CSR (starts over the cells in C order, primitive indices) of the primitives whose bounding box meets each cell
+    of the grid (cells of side h from o3; cshape cells per axis, 1 on the unused axis in 2D)."""
+    m = C.size // dim
+    ncell = cshape[0] * cshape[1] * cshape[2]
+    lo = np.zeros((m, 3), dtype=np.int64)
+    hi = np.zeros((m, 3), dtype=np.int64)
+    counts = np.zeros(ncell + 1, dtype=np.int64)
+    for p in range(m):
+        for k in range(dim):
+            a, b = np.inf, -np.inf
+            for q in range(dim):
+                v = V[dim * C[dim * p + q] + k]
+                a, b = min(a, v), max(b, v)
+            # a primitive on a cell face belongs to both cells: the box is widened by a rounding margin
+            eps = 1e-9 * h
+            lo[p, k] = min(max(int(math.floor((a - eps - o3[k]) / h)), 0), cshape[k] - 1)
+            hi[p, k] = min(max(int(math.floor((b + eps - o3[k]) / h)), 0), cshape[k] - 1)
+        for i in range(lo[p, 0], hi[p, 0] + 1):
+            for j in range(lo[p, 1], hi[p, 1] + 1):
+                for k in range(lo[p, 2], hi[p, 2] + 1):
+                    counts[(i * cshape[1] + j) * cshape[2] + k + 1] += 1
+    starts = np.cumsum(counts)
+    fill = starts[:-1].copy()
+    prims = np.empty(starts[-1], dtype=np.int64)
+    for p in range(m):
+        for i in range(lo[p, 0], hi[p, 0] + 1):
+            for j in range(lo[p, 1], hi[p, 1] + 1):
+                for k in range(lo[p, 2], hi[p, 2] + 1):
+                    c = (i * cshape[1] + j) * cshape[2] + k
+                    prims[fill[c]] = p
+                    fill[c] += 1
+    return starts, prims
 
 
 @njit(cache=True)
-def _candidate_lists(G, dnode, listed, extra, V, C, dim):
-    """CSR lists (starts (nodes + 1,), primitive indices, their distances to the node) of the primitives within
-    dnode + extra of each listed node, nearest first."""
-    n = G.shape[1]
+def _node_index(i, nshape):
+    return i // (nshape[1] * nshape[2]), (i // nshape[2]) % nshape[1], i % nshape[2]
+
+
+@njit(cache=True)
+def _ring_cells(ni, ring, cshape, dim, out):
+    """The cells (flat indices, into out; returns their count) of ring ``ring`` around node ni = (i, j, k): those in
+    the box of cell indices [n - 1 - ring, n + ring] per axis but not in the previous ring's box. Every point of a
+    ring-r cell is at least r h from the node."""
+    count = 0
+    lo0, hi0 = ni[0] - 1 - ring, ni[0] + ring
+    lo1, hi1 = ni[1] - 1 - ring, ni[1] + ring
+    lo2, hi2 = (ni[2] - 1 - ring, ni[2] + ring) if dim == 3 else (0, 0)
+    wall = hi1 - lo1 if dim == 2 else hi2 - lo2  # the step between the two faces of the last axis
+    for i in range(max(lo0, 0), min(hi0, cshape[0] - 1) + 1):
+        face_i = i == lo0 or i == hi0
+        if dim == 2:
+            if face_i:
+                for j in range(max(lo1, 0), min(hi1, cshape[1] - 1) + 1):
+                    out[count] = i * cshape[1] + j
+                    count += 1
+            else:
+                for j in (lo1, lo1 + wall):
+                    if 0 <= j < cshape[1]:
+                        out[count] = i * cshape[1] + j
+                        count += 1
+            continue
+        for j in range(max(lo1, 0), min(hi1, cshape[1] - 1) + 1):
+            if face_i or j == lo1 or j == hi1:
+                for k in range(max(lo2, 0), min(hi2, cshape[2] - 1) + 1):
+                    out[count] = (i * cshape[1] + j) * cshape[2] + k
+                    count += 1
+            else:
+                for k in (lo2, lo2 + wall):
+                    if 0 <= k < cshape[2]:
+                        out[count] = (i * cshape[1] + j) * cshape[2] + k
+                        count += 1
+    return count
+
+
+@njit(cache=True)
+def _ring_is_outside(ni, ring, cshape, dim):
+    """True when the ring's box covers every cell: no later ring has any."""
+    for a in range(dim):
+        if ni[a] - 1 - ring > 0 or ni[a] + ring < cshape[a] - 1:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _bounding_spheres(V, C, dim):
+    """Centroid (m, 3) and radius (m,) of a sphere around each primitive."""
     m = C.size // dim
     centre = np.zeros((m, 3))
     rad = np.zeros(m)
@@ -266,31 +435,113 @@ def _candidate_lists(G, dnode, listed, extra, V, C, dim):
         for k in range(dim):
             q = V[dim * C[dim * p + k]:dim * C[dim * p + k] + dim] - centre[p, :dim]
             rad[p] = max(rad[p], math.sqrt(np.sum(q * q)))
-    counts = np.zeros(n + 1, dtype=np.int64)
+    return centre, rad
+
+
+@njit(cache=True)
+def _cell_box_distance(x, c, o3, h, cshape, dim):
+    """Distance from point x (3,) to the box of cell c."""
+    idx = ((c // (cshape[1] * cshape[2])), (c // cshape[2]) % cshape[1], c % cshape[2])
+    d2 = 0.0
+    for k in range(dim):
+        lo = o3[k] + h * idx[k]
+        gap = max(lo - x[k], x[k] - lo - h, 0.0)
+        d2 += gap * gap
+    return math.sqrt(d2)
+
+
+@njit(cache=True)
+def _node_distances(G, V, C, dim, h, o3, nshape, cshape, cstarts, cprims):
+    """Exact distance from every grid node to the mesh: rings of binned cells outwards until the best distance found
+    is within the next ring's lower bound; cells and primitives (bounding spheres) provably farther than the best so
+    far are skipped (where many primitives are almost equidistant, as near a sphere's centre, these skips are what
+    keeps set-up short)."""
+    n = G.shape[1]
+    m = C.size // dim
+    out = np.empty(n)
+    centre, rad = _bounding_spheres(V, C, dim)
+    seen = np.full(m, -1, dtype=np.int64)
+    cells = np.empty(cshape[0] * cshape[1] * cshape[2], dtype=np.int64)
+    ni = np.zeros(3, dtype=np.int64)
+    x3 = np.zeros(3)
     for i in range(n):
-        if listed[i]:
-            for p in range(m):
-                if _near_prim(G, i, centre, rad, dnode[i] + extra, V, C, dim, p) >= 0:
-                    counts[i] += 1
+        ni[0], ni[1], ni[2] = _node_index(i, nshape)
+        x, y, z = G[0, i], G[1, i], G[2, i] if dim == 3 else 0.0
+        x3[0], x3[1], x3[2] = x, y, z
+        best = np.inf
+        ring = 0
+        while True:
+            nc = _ring_cells(ni, ring, cshape, dim, cells)
+            for t in range(nc):
+                c = cells[t]
+                if cstarts[c] == cstarts[c + 1] or _cell_box_distance(x3, c, o3, h, cshape, dim) >= best:
+                    continue
+                for q in range(cstarts[c], cstarts[c + 1]):
+                    p = cprims[q]
+                    if seen[p] != i:
+                        seen[p] = i
+                        dc = math.sqrt((x - centre[p, 0]) ** 2 + (y - centre[p, 1]) ** 2 + (z - centre[p, 2]) ** 2)
+                        if dc - rad[p] < best:
+                            best = min(best, _prim_distance(x, y, z, V, C, dim, p))
+            if best <= (ring + 1) * h or _ring_is_outside(ni, ring, cshape, dim):
+                break
+            ring += 1
+        out[i] = best
+    return out
+
+
+@njit(cache=True)
+def _candidate_lists(G, dnode, listed, extra, V, C, dim, h, nshape, cshape, cstarts, cprims):
+    """CSR lists (starts (nodes + 1,), primitive indices, their distances to the node) of the primitives within
+    dnode + extra of each listed node, nearest first."""
+    n = G.shape[1]
+    m = C.size // dim
+    centre, rad = _bounding_spheres(V, C, dim)
+    seen = np.full(m, -1, dtype=np.int64)
+    cells = np.empty(cshape[0] * cshape[1] * cshape[2], dtype=np.int64)
+    ni = np.zeros(3, dtype=np.int64)
     starts = np.zeros(n + 1, dtype=np.int64)
+    found_p = np.empty(0, dtype=np.int64)
+    found_d = np.empty(0)
+    size = 0
     for i in range(n):
-        starts[i + 1] = starts[i] + counts[i]
-    lists = np.empty(starts[n], dtype=np.int64)
-    ldist = np.empty(starts[n])
-    for i in range(n):
+        starts[i + 1] = starts[i]
         if not listed[i]:
             continue
-        k = starts[i]
-        for p in range(m):
-            dp = _near_prim(G, i, centre, rad, dnode[i] + extra, V, C, dim, p)
-            if dp >= 0:
-                lists[k], ldist[k] = p, dp
-                k += 1
-        # nearest first, so a query can stop once the rest are provably farther
-        order = np.argsort(ldist[starts[i]:k])
-        lists[starts[i]:k] = lists[starts[i]:k][order]
-        ldist[starts[i]:k] = ldist[starts[i]:k][order]
-    return starts, lists, ldist
+        R = dnode[i] + extra
+        ni[0], ni[1], ni[2] = _node_index(i, nshape)
+        k0 = size
+        # rings up to the first one whose lower bound exceeds R
+        for ring in range(int(R / h) + 1):
+            nc = _ring_cells(ni, ring, cshape, dim, cells)
+            for t in range(nc):
+                c = cells[t]
+                for q in range(cstarts[c], cstarts[c + 1]):
+                    p = cprims[q]
+                    if seen[p] == i:
+                        continue
+                    seen[p] = i
+                    dp = _near_prim(G, i, centre, rad, R, V, C, dim, p)
+                    if dp >= 0:
+                        if size == found_p.size:
+                            grow = max(1024, 2 * size)
+                            found_p = np.concatenate((found_p, np.empty(grow, dtype=np.int64)))
+                            found_d = np.concatenate((found_d, np.empty(grow)))
+                        found_p[size], found_d[size] = p, dp
+                        size += 1
+            if _ring_is_outside(ni, ring, cshape, dim):
+                break
+        # nearest first, so a query can stop once the rest are provably farther; sorted from index order, as the
+        # scan over every primitive found them, so ties (and the plane rows chosen from this order) are unchanged
+        seg_p = found_p[k0:size].copy()
+        seg_d = found_d[k0:size].copy()
+        idx = np.argsort(seg_p, kind="mergesort")
+        seg_p, seg_d = seg_p[idx], seg_d[idx]
+        order = np.argsort(seg_d)
+        found_p[k0:size] = seg_p[order]
+        found_d[k0:size] = seg_d[order]
+        starts[i + 1] = size
+    return starts, found_p[:size].copy(), found_d[:size].copy()
 
 
 @njit(cache=True)
@@ -353,6 +604,18 @@ def _contains_3d(X, V, C):
             votes += c
         out[i] = votes >= 2
     return out
+
+
+def _encloses_a_probe(domain) -> bool:
+    """Whether some point of a 9^dim lattice over the bounding box is inside, in chunks that stop at the first one
+    (each inside test is a pass over every primitive)."""
+    probe = _interior_probe(domain)
+    # middle points first: most domains contain their bounding box's centre
+    order = np.argsort(np.sum((probe - probe.mean(axis=1, keepdims=True)) ** 2, axis=0), kind="stable")
+    for chunk in np.array_split(order, max(1, order.size // 32)):
+        if np.any(domain.contains(probe[:, chunk])):
+            return True
+    return False
 
 
 def _interior_probe(domain):
