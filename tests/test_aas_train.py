@@ -117,8 +117,11 @@ def test_cli_train_pinn_writes_logs_plots_and_onnx(tmp_path):
                "--lbfgs-steps", "6", "--lbfgs-points", "128", "--lbfgs-rounds", "2", "--out", str(out), "--export"])
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
-    # the defaults: the sampler's own resample_every (aas: 50) and, for aas in 2D, the weak term in the polish
-    assert summary["config"]["resample_every"] is None and summary["config"]["weak_weight"] == 0.1
+    # the defaults: the sampler's own resample_every (aas: 50) and, in 2D, the weak term in the polish and in the
+    # Adam stages from 7/10 of them on (here stage 1 of 2)
+    cfg = summary["config"]
+    assert cfg["resample_every"] is None and cfg["weak_weight"] == 0.1 and cfg["weak_form"] == "values"
+    assert cfg["weak_adam"] and cfg["weak_adam_from"] == 1
     assert summary["metrics"]["lbfgs_evals"] >= 2
     for name in ("history.csv", "summary.json", "samples.npz", "samples.png", "error.png", "pinn.onnx"):
         assert (out / name).stat().st_size > 0, name

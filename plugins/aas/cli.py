@@ -53,8 +53,12 @@ def add_train_command(train):
     p.add_argument("--lbfgs-rounds", type=positive_int, default=4,
                    help="L-BFGS rounds, each on a fresh set (half uniform, half from the sampler)")
     p.add_argument("--weak-weight", default="auto",
-                   help="weight of the weak (sine-mode, H^-1) term in the L-BFGS polish, a number or 'auto' (0.1 for "
-                        "the aas sampler on 2D problems, else 0: measured in docs/benchmarks/aas.md)")
+                   help="weight of the weak (sine-mode, H^-1) term, a number or 'auto' (0.1 on 2D problems with the "
+                        "hard boundary, for every sampler, else 0: measured in docs/benchmarks/aas.md)")
+    p.add_argument("--weak-adam-from", default="auto",
+                   help="first Adam stage with the weak term, a stage number or 'auto' (7/10 of --stages; from stage 0 "
+                        "it kept the network from learning the peak); the L-BFGS polish always has it")
+    p.add_argument("--no-weak-adam", action="store_true", help="the weak term in the L-BFGS polish only")
     p.add_argument("--width", type=positive_int, default=64)
     p.add_argument("--depth", type=positive_int, default=4)
     p.add_argument("--seed", type=int, default=0)
@@ -88,7 +92,7 @@ def run_train(args) -> int:
     if args.weak_weight == "auto":
         from .problems import get_problem
 
-        weak_weight = 0.1 if args.sampler == "aas" and get_problem(args.problem).dim == 2 else 0.0
+        weak_weight = 0.1 if get_problem(args.problem).dim == 2 and args.boundary == "hard" else 0.0
     else:
         try:
             weak_weight = float(args.weak_weight)
@@ -96,6 +100,15 @@ def run_train(args) -> int:
             raise SystemExit(f"--weak-weight takes a number >= 0 or 'auto', got {args.weak_weight!r}")
         if not weak_weight >= 0:
             raise SystemExit(f"--weak-weight takes a number >= 0 or 'auto', got {args.weak_weight!r}")
+    if args.weak_adam_from == "auto":
+        weak_adam_from = (7 * args.stages) // 10
+    else:
+        try:
+            weak_adam_from = int(args.weak_adam_from)
+        except ValueError:
+            weak_adam_from = -1
+        if weak_adam_from < 0:
+            raise SystemExit(f"--weak-adam-from takes a stage number >= 0 or 'auto', got {args.weak_adam_from!r}")
     torch.set_num_threads(max(1, args.threads))
 
     out = Path(args.out or f"runs/pinn-{args.problem}-{args.sampler}-s{args.seed}")
@@ -108,7 +121,8 @@ def run_train(args) -> int:
                       resample=args.resample, resample_every=args.resample_every, boundary=args.boundary,
                       bc_weight=bc_weight,
                       lbfgs_steps=args.lbfgs_steps, lbfgs_points=args.lbfgs_points, lbfgs_rounds=args.lbfgs_rounds,
-                      weak_weight=weak_weight, width=args.width, depth=args.depth, seed=args.seed,
+                      weak_weight=weak_weight, weak_adam=not args.no_weak_adam, weak_adam_from=weak_adam_from,
+                      width=args.width, depth=args.depth, seed=args.seed,
                       sampler_options=_parse_options(args.sampler_opt), out_dir=str(out), progress=True)
     try:
         result = Trainer(cfg).run()
