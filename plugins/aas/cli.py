@@ -53,8 +53,8 @@ def add_train_command(train):
     p.add_argument("--lbfgs-rounds", type=positive_int, default=4,
                    help="L-BFGS rounds, each on a fresh set (half uniform, half from the sampler)")
     p.add_argument("--weak-weight", default="auto",
-                   help="weight of the weak (sine-mode, H^-1) term, a number or 'auto' (0.1 on 2D problems with the "
-                        "hard boundary, for every sampler, else 0: measured in docs/benchmarks/aas.md)")
+                   help="weight of the weak (sine-mode, H^-1) term, a number or 'auto' (0.1 for the uniform and aas "
+                        "samplers on 2D problems with the hard boundary, else 0: measured in docs/benchmarks/aas.md)")
     p.add_argument("--weak-adam-from", default="auto",
                    help="first Adam stage with the weak term, a stage number or 'auto' (7/10 of --stages; from stage 0 "
                         "it kept the network from learning the peak); the L-BFGS polish always has it")
@@ -92,7 +92,10 @@ def run_train(args) -> int:
     if args.weak_weight == "auto":
         from .problems import get_problem
 
-        weak_weight = 0.1 if get_problem(args.problem).dim == 2 and args.boundary == "hard" else 0.0
+        # its Monte Carlo sums need points that are uniform or importance-weighted (rad and rar-d take the plain
+        # mean over residual-concentrated points by default)
+        weak_weight = 0.1 if (get_problem(args.problem).dim == 2 and args.boundary == "hard"
+                              and args.sampler in ("uniform", "aas")) else 0.0
     else:
         try:
             weak_weight = float(args.weak_weight)
