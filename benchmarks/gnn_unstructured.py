@@ -147,7 +147,7 @@ def summary(path, best: str) -> str:
 
     def cell(rows, name):
         r = rows.get(name)
-        return f"{r['iterations']}, {total(r):.2f}" if r else ""
+        return f"{r['iterations']}, {total(r):.3f}" if r else ""
 
     for key in sorted(runs, key=lambda k: (k[0], -k[1], k[3], k[2], k[4])):
         rows = runs[key]
