@@ -9,13 +9,19 @@ Each component is set up ``--repeat`` times after a warm-up on a small matrix (n
 ONNX Runtime builds its session there); the fastest set-up is printed with its breakdown, then (``--solve``) the CG
 iterations with the factor applied by PETSc (rtol 1e-8, unpreconditioned residual norm, the case's right-hand
 side). ``--model``/``--model2`` compare other tril(A)/tril(A^2) models with the shipped ones; ``--threads`` sets
-ONNX Runtime's intra-op threads; ``--chunk`` the rows per network evaluation.
+ONNX Runtime's intra-op threads; ``--chunk`` the rows per network evaluation. ``--before REV``: also the plugin
+as it was at git revision REV (its code and shipped models, extracted to a temporary folder and imported under
+another name), each component's "before" row right before its "now" row, in the same process.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import resource
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,10 +43,35 @@ def _small_matrix():
     return small
 
 
-def _component(name: str, model: str | None, model2: str | None, threads: int, chunk: int | None):
+def _before(rev: str, folder: Path):
+    """The gnn plugin's preconditioner module and shipped models at git revision ``rev``, as package ``gnn_before``."""
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "plugins/gnn"], check=True,
+                             capture_output=True).stdout
+    target = folder / "gnn_before"
+    with tempfile.TemporaryFile() as fh:
+        fh.write(archive)
+        fh.seek(0)
+        with tarfile.open(fileobj=fh) as tar:
+            tar.extractall(folder)  # our own repository's archive
+    (folder / "plugins" / "gnn").rename(target)
+    sys.path.insert(0, str(folder))
+    module = importlib.import_module("gnn_before.preconditioner")
+    models = {}
+    from accel import modelmeta
+
+    for f in sorted((target / "models").glob("*.onnx")):
+        models.setdefault(modelmeta.read(f).settings.get("pattern", "a"), str(f))
+    return module, models
+
+
+def _component(name: str, model: str | None, model2: str | None, threads: int, chunk: int | None, module=None):
     from accel.components import PreconditionerConfig
-    from accel.plugins.gnn.preconditioner import FSAIPreconditioner, GNNPreconditioner
     from accel.runtime import RuntimeSettings
+
+    if module is None:
+        from accel.plugins.gnn import preconditioner as module
+    FSAIPreconditioner, GNNPreconditioner = module.FSAIPreconditioner, module.GNNPreconditioner
 
     extra = {"gnn_pattern": "a2" if name.endswith("2") else "a"}
     if chunk:
@@ -61,6 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=positive_int, default=None, help="gnn_chunk (default: the component's)")
     p.add_argument("--repeat", type=positive_int, default=1, help="set-ups per component (the fastest is shown)")
     p.add_argument("--solve", action="store_true", help="also solve with CG and print the iterations")
+    p.add_argument("--before", metavar="REV", default=None, help="also time the plugin as of git revision REV")
     args = p.parse_args(argv)
     names = [c.strip() for c in args.components.split(",") if c.strip()]
     unknown = [c for c in names if c not in COMPONENTS]
@@ -74,35 +106,45 @@ def main(argv=None) -> int:
     viewer = PETSc.Viewer().createBinary(args.matrix + ".A.dat", "r")
     A = PETSc.Mat().load(viewer)
     viewer.destroy()
+    variants = [("now", None, args.model, args.model2)]
+    scratch = tempfile.TemporaryDirectory() if args.before else None
+    if args.before:
+        module, models = _before(args.before, Path(scratch.name))
+        variants.insert(0, (f"before ({args.before})", module, models.get("a"), models.get("a2")))
     small = _small_matrix()
-    for name in names:
-        component = _component(name, args.model, args.model2, args.threads, args.chunk)
-        component.initialize(small)
-        component.destroy()
+    for _, module, model, model2 in variants:
+        for name in names:
+            component = _component(name, model, model2, args.threads, args.chunk, module)
+            component.initialize(small)
+            component.destroy()
     small.destroy()
-    print(f"| unknowns | component | set-up s | rows | checks | graph | network | assemble | peak memory GB |"
+    print(f"| unknowns | component | code | set-up s | rows | checks | graph | network | assemble | peak memory GB |"
           f"{' CG its |' if args.solve else ''}")
-    print(f"|---|---|---|---|---|---|---|---|---|{'---|' if args.solve else ''}")
+    print(f"|---|---|---|---|---|---|---|---|---|---|{'---|' if args.solve else ''}")
     try:
         for name in names:
-            best = None
-            for _ in range(args.repeat):
-                component = _component(name, args.model, args.model2, args.threads, args.chunk)
-                t0 = time.perf_counter()
-                component.initialize(A)
-                seconds = time.perf_counter() - t0
-                if best is None or seconds < best[0]:
-                    best = (seconds, dict(component.breakdown))
-                component.destroy()
-            seconds, parts = best
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-            cells = [f"{parts.get(k, 0.0):.3f}" for k in ("rows", "checks", "graph")]
-            cells += [f"{parts['factor']:.3f}" if "network" in parts else "", f"{parts['assemble']:.3f}"]
-            its = f" {_iterations(A, args.matrix, name, args.model, args.model2)} |" if args.solve else ""
-            print(f"| {A.getSize()[0]} | {name} | {seconds:.3f} | {' | '.join(cells)} | {peak:.1f} |{its}",
-                  flush=True)
+            for label, module, model, model2 in variants:
+                best = None
+                for _ in range(args.repeat):
+                    component = _component(name, model, model2, args.threads, args.chunk, module)
+                    t0 = time.perf_counter()
+                    component.initialize(A)
+                    seconds = time.perf_counter() - t0
+                    if best is None or seconds < best[0]:
+                        best = (seconds, dict(component.breakdown))
+                    component.destroy()
+                seconds, parts = best
+                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+                cells = [f"{parts.get(k, 0.0):.3f}" for k in ("rows", "checks", "graph")]
+                cells += [f"{parts['factor']:.3f}" if "network" in parts else "", f"{parts['assemble']:.3f}"]
+                its = (f" {_iterations(A, args.matrix, name, model, model2) if module is None else ''} |"
+                       if args.solve else "")
+                print(f"| {A.getSize()[0]} | {name} | {label} | {seconds:.3f} | {' | '.join(cells)} | {peak:.1f} |"
+                      f"{its}", flush=True)
     finally:
         A.destroy()
+        if scratch is not None:
+            scratch.cleanup()
     return 0
 
 
