@@ -28,7 +28,7 @@ from .graph import (OperatorError, check_symmetric, diagonal_and_checks, factor_
 
 log = logging.getLogger(__name__)
 
-OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("explicit", "transpose"), "gnn_chunk": (200000,),
+OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("explicit", "transpose"), "gnn_chunk": (100000,),
            "gnn_pattern": ("default", "a", "a2"), "gnn_network_min_rows": (1,)}
 
 
@@ -305,9 +305,9 @@ class GNNPreconditioner(_FactorPreconditioner):
                               ``transpose``, MatMultTranspose with G, for G's memory once more)
     ``gnn_fallback fsai``     factor used when the network's output has NaN/Inf (``fsai`` or ``jacobi``), with a
                               warning
-    ``gnn_chunk 200000``      rows per network evaluation (each with its rings of neighbours; bounds the memory,
-                              about 1.5 GB per chunk in 3D; the factor does not depend on it; smaller chunks
-                              evaluate more ring rows: 3D at 320k rows, 50,000-row chunks cost 1.6x the time)
+    ``gnn_chunk 100000``      rows per network evaluation (each with its rings of neighbours; bounds the memory,
+                              about 0.8 GB per chunk in 3D; the factor does not depend on it; smaller chunks
+                              evaluate more ring rows, larger ones touch more fresh memory on a first set-up)
     ``gnn_network_min_rows 1`` matrices with fewer rows get the classical FSAI factor instead of the network (as a
                               multigrid smoother: the network on the fine levels only, where it pays)
     ``gnn_pattern``           the factor's pattern, ``a`` (tril(A)) or ``a2`` (tril(A^2), the graph with
