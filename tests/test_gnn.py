@@ -336,9 +336,12 @@ def test_refuses_non_square(tiny_gnn):
              tiny_gnn["tiny"])
 
 
-def test_refuses_non_symmetric(tiny_gnn):
+@pytest.mark.parametrize("i,j,value", [(0, 1, -3.0), (0, 12, -0.5), (12, 0, -0.5)],
+                         ids=["values", "entry-above-only", "entry-below-only"])
+def test_refuses_non_symmetric(tiny_gnn, i, j, value):
+    """Unequal values, and an entry whose mirror is not stored at all (either side of the diagonal)."""
     A = _poisson(5).tolil()
-    A[0, 1] = -3.0
+    A[i, j] = value
     _refused(_petsc(A.tocsr()), "not symmetric", tiny_gnn["tiny"])
 
 
