@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     p.add_argument("--cache", default=None, help="folder of PETSc binary A and b per case: read when present, else "
                    "assembled and written there (so a timed run need not mesh and assemble under the lock)")
     p.add_argument("--assemble-only", action="store_true", help="fill --cache and stop (no solves)")
-    p.add_argument("--summary", metavar="JSONL", type=existing_file, default=None,
+    p.add_argument("--summary", metavar="JSONL", type=existing_file, nargs="+", default=None,
                    help="print the best-configuration table from JSONL records of earlier runs and stop")
     p.add_argument("--best", default=BEST, help=f"the row shown as the best gnn configuration (default {BEST})")
     args = p.parse_args(argv)
@@ -129,10 +129,10 @@ def main(argv=None) -> int:
     return 0
 
 
-def summary(path, best: str) -> str:
+def summary(paths, best: str) -> str:
     """One markdown row per case and run that has the best row: its iterations and total time against ICC, GAMG
     and BoomerAMG of the same run (ratios never mix runs), beside the one-level CG + gnn rows of that run."""
-    records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for path in paths for line in Path(path).read_text().splitlines() if line.strip()]
     runs: dict[tuple, dict[str, dict]] = {}
     for r in records:
         key = (r["family"], r["contrast"], r["unknowns"], r["ranks"], r.get("run", r["date"]))
