@@ -143,6 +143,19 @@ def test_cli_train_pinn_writes_logs_plots_and_onnx(tmp_path):
         assert np.allclose(y, m(torch.as_tensor(x)).numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("sampler, weight, first", [("uniform", 3.0, 0), ("rad", 0.0, 1)])
+def test_cli_weak_term_defaults_per_sampler(tmp_path, sampler, weight, first):
+    """uniform: weight 3 from stage 0 (its best); rad: none (its plain mean would bias the weak sums)."""
+    from accel.cli import main
+
+    out = tmp_path / sampler
+    rc = main(["train", "pinn", "--problem", "peak2d", "--sampler", sampler, "--points", "64", "--steps", "4",
+               "--stages", "2", "--width", "8", "--depth", "2", "--lbfgs-steps", "0", "--no-plots", "--out", str(out)])
+    assert rc == 0
+    cfg = json.loads((out / "summary.json").read_text())["config"]
+    assert cfg["weak_weight"] == weight and cfg["weak_adam_from"] == first
+
+
 def test_cli_reports_divergence(tmp_path, capsys):
     from accel.cli import main
 

@@ -7,6 +7,11 @@ import sys
 
 from accel.cliargs import add_force, nonnegative_int, positive_float, positive_int
 
+# the weak term's defaults per sampler on 2D problems with the hard boundary: (weight, first Adam stage as a share of
+# the stages), each the sampler's best on the 2D peak (docs/benchmarks/aas.md, third pass). Others get none: its
+# Monte Carlo sums need uniform or importance-weighted points (rad and rar-d take the plain mean by default).
+WEAK_DEFAULTS = {"uniform": (3.0, 0.0), "aas": (0.1, 0.7)}
+
 
 def _parse_options(items):
     """KEY=VALUE pairs (values read as JSON when they parse, else kept as strings)."""
@@ -53,11 +58,11 @@ def add_train_command(train):
     p.add_argument("--lbfgs-rounds", type=positive_int, default=4,
                    help="L-BFGS rounds, each on a fresh set (half uniform, half from the sampler)")
     p.add_argument("--weak-weight", default="auto",
-                   help="weight of the weak (sine-mode, H^-1) term, a number or 'auto' (0.1 for the uniform and aas "
-                        "samplers on 2D problems with the hard boundary, else 0: measured in docs/benchmarks/aas.md)")
+                   help="weight of the weak (sine-mode, H^-1) term, a number or 'auto' (on 2D problems with the hard "
+                        "boundary: aas 0.1, uniform 3, else 0: measured in docs/benchmarks/aas.md)")
     p.add_argument("--weak-adam-from", default="auto",
-                   help="first Adam stage with the weak term, a stage number or 'auto' (7/10 of --stages; from stage 0 "
-                        "it kept the network from learning the peak); the L-BFGS polish always has it")
+                   help="first Adam stage with the weak term, a stage number or 'auto' (uniform 0, else 7/10 of "
+                        "--stages: from stage 0 it kept aas from learning the peak); the L-BFGS polish always has it")
     p.add_argument("--no-weak-adam", action="store_true", help="the weak term in the L-BFGS polish only")
     p.add_argument("--width", type=positive_int, default=64)
     p.add_argument("--depth", type=positive_int, default=4)
@@ -89,13 +94,12 @@ def run_train(args) -> int:
             raise SystemExit(f"--bc-weight takes a positive number or 'auto', got {args.bc_weight!r}")
     else:
         bc_weight = "auto"
-    if args.weak_weight == "auto":
-        from .problems import get_problem
+    from .problems import get_problem
 
-        # its Monte Carlo sums need points that are uniform or importance-weighted (rad and rar-d take the plain
-        # mean over residual-concentrated points by default)
-        weak_weight = 0.1 if (get_problem(args.problem).dim == 2 and args.boundary == "hard"
-                              and args.sampler in ("uniform", "aas")) else 0.0
+    weak_auto = args.sampler in WEAK_DEFAULTS and get_problem(args.problem).dim == 2 and args.boundary == "hard"
+    auto_weight, auto_from = WEAK_DEFAULTS[args.sampler] if weak_auto else (0.0, 0.7)
+    if args.weak_weight == "auto":
+        weak_weight = auto_weight
     else:
         try:
             weak_weight = float(args.weak_weight)
@@ -104,7 +108,7 @@ def run_train(args) -> int:
         if not weak_weight >= 0:
             raise SystemExit(f"--weak-weight takes a number >= 0 or 'auto', got {args.weak_weight!r}")
     if args.weak_adam_from == "auto":
-        weak_adam_from = (7 * args.stages) // 10
+        weak_adam_from = int(round(auto_from * args.stages))
     else:
         try:
             weak_adam_from = int(args.weak_adam_from)
