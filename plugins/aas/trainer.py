@@ -14,7 +14,8 @@ boundary error (relative to max |u|), with ``bc_weight="auto"`` balancing the tw
 Perdikaris (2021). The learning rate decays from ``lr`` to ``lr_final`` (``schedule`` "cosine", "exp" or
 "constant"). ``lbfgs_steps`` > 0 polishes with L-BFGS in ``lbfgs_rounds`` rounds, each on a fresh set of
 ``lbfgs_points`` points, half uniform and half from the sampler (the same recipe for every sampler); ``weak_weight``
-> 0 adds a weak (sine-mode, H^-1-like) term to the polish's loss (2D boxes; see ``TrainConfig``). A NaN/inf
+> 0 adds a weak (sine-mode, H^-1-like) term to the polish's loss, and with ``weak_adam`` to the Adam steps from stage
+``weak_adam_from`` on (2D boxes, the network's values against the box's sine modes; see ``TrainConfig``). A NaN/inf
 anywhere (PINN loss, flow log-density) stops training with a clear message, with the last good weights restored
 and saved.
 """
@@ -72,7 +73,7 @@ class TrainConfig:
     moment_weight: float = 0.0
     # weak (H^-1-like) term: the error e = u_NN - u solves Laplace e = R (R: the residual) with e = 0 on the box, so
     # its projections on the box's first sine modes are e_kl = -R_kl / lambda_kl, with R_kl = the integral of R psi_kl
-    # estimated from the collocation points (with the sampler's importance weights). weak_weight x the domain mean of
+    # estimated from the collocation points (with the sampler's importance weights; see weak_form). weak_weight x the domain mean of
     # (P_K e / max|u|)^2 (modes k, l <= weak_modes) is added to the loss: the plain residual loss weighs every
     # frequency of R alike, whereas a smooth residual makes a much larger error (measured on the peak problem: the
     # background residual, not the peak's, makes the background error). 2D boxes only. 0 = off.
