@@ -68,9 +68,8 @@ def _fsai():
     return FSAIPreconditioner(PreconditionerConfig())
 
 
-def _operator_dense(component, A) -> np.ndarray:
-    """M as a dense matrix, column by column through the component's apply."""
-    component.initialize(A)
+def _applied_dense(component, A) -> np.ndarray:
+    """The set-up component's M as a dense matrix, column by column through its apply."""
     n = A.getSize()[0]
     x, y = A.createVecRight(), A.createVecLeft()
     M = np.zeros((n, n))
@@ -82,6 +81,13 @@ def _operator_dense(component, A) -> np.ndarray:
         M[:, j] = y.getArray()
     x.destroy()
     y.destroy()
+    return M
+
+
+def _operator_dense(component, A) -> np.ndarray:
+    """M of a fresh set-up on A as a dense matrix (the component is destroyed after)."""
+    component.initialize(A)
+    M = _applied_dense(component, A)
     component.destroy()
     return M
 
@@ -190,17 +196,10 @@ def test_update_refills_the_factor_in_place(tiny_gnn):
     handles = (component.G.handle, component.Gt.handle)
     component.update(B)
     assert (component.G.handle, component.Gt.handle) == handles
-    x, y = B.createVecRight(), B.createVecLeft()
-    M = np.zeros((36, 36))
-    for j in range(36):
-        x.set(0.0)
-        x.setValue(j, 1.0)
-        x.assemble()
-        component.apply(x, y)
-        M[:, j] = y.getArray()
+    M = _applied_dense(component, B)
     component.destroy()
     ref = _operator_dense(_gnn(tiny_gnn["tiny"]), B)
-    for obj in (A, B, x, y):
+    for obj in (A, B):
         obj.destroy()
     np.testing.assert_allclose(M, ref, rtol=1e-12, atol=1e-14)
 
