@@ -184,3 +184,82 @@ def test_rar_d_with_refreshed_uniform_part_keeps_the_added_points():
     # the added points are kept (in the budget's proportion), the uniform part is new at every call
     assert np.isin(added[:, 0], second[:, 0]).all() and np.isin(added[:, 0], third[:, 0]).all()
     assert len(second) == 13 * 75 and not np.isin(second[:650, 0], third[:, 0]).any()
+
+
+def _weak_modes_error(x, K=16):
+    """RMS over the K x K sine modes of the Monte Carlo U_kl = vol * mean(g psi_kl) at the points x against the exact
+    integrals, for a smooth g that vanishes on [-1, 1]^2 (the weak term's sums; g separable, so 1D quadrature)."""
+    k = np.arange(1, K + 1) * np.pi / 2
+    gx = lambda t: (1 - t**2) * np.exp(0.5 * t)  # noqa: E731
+    gy = lambda t: (1 - t**2) * np.exp(-0.3 * t) * np.cos(2 * t)  # noqa: E731
+    t = (np.arange(200_000) + 0.5) / 100_000 - 1
+    ix = (gx(t)[:, None] * np.sin((t[:, None] + 1) * k)).mean(0)
+    iy = (gy(t)[:, None] * np.sin((t[:, None] + 1) * k)).mean(0)
+    exact = 4.0 * np.outer(ix, iy)
+    g = gx(x[:, 0]) * gy(x[:, 1])
+    est = 4.0 * (np.sin((x[:, :1] + 1) * k) * g[:, None]).T @ np.sin((x[:, 1:] + 1) * k) / len(x)
+    return float(np.sqrt(((est - exact) ** 2).mean()))
+
+
+def test_sobol_uniform_sets_are_reproducible_inside_and_integrate_the_weak_modes_better():
+    """sequence='sobol': sets of the planned size, inside the box, reproducible per seed, new at every draw; the weak
+    term's sums U_kl over one 1000-point set are 3x more accurate than over random points (measured: RMS error over
+    16 x 16 modes 0.0086 vs 0.030, mean of five sets)."""
+    prob = get_problem("peak2d")
+
+    def sampler(seed, sequence="sobol"):
+        s = build_sampler("uniform", prob, seed=seed, sequence=sequence)
+        s.plan(1000, 10)
+        return s
+
+    s = sampler(0)
+    a, b = s.sample(5000), s.sample(5000)
+    assert a.shape == (5000, 2) and prob.domain.contains(a).all() and s.rejected == 0
+    assert np.array_equal(a, sampler(0).sample(5000)) and not np.allclose(a[:1000], sampler(1).sample(1000))
+    assert not np.allclose(a, b)  # a fresh scramble per set
+    # every set of the planned size is balanced: each quarter of the box holds 250 of its 1000 points (random: +-14)
+    quarters = [((a[i:i + 1000] > 0) @ [1, 2] == q).sum() for i in range(0, 5000, 1000) for q in range(4)]
+    assert max(abs(n - 250) for n in quarters) <= 2
+    sob = np.mean([_weak_modes_error(a[i:i + 1000]) for i in range(0, 5000, 1000)])
+    ran = sampler(0, "random").sample(5000)
+    rnd = np.mean([_weak_modes_error(ran[i:i + 1000]) for i in range(0, 5000, 1000)])
+    assert 0.02 < rnd < 0.04 and sob < 0.4 * rnd
+    with pytest.raises(SamplerError, match="sequence must be one of random, sobol"):
+        build_sampler("uniform", prob, sequence="halton")
+
+
+def test_trainer_serves_sobol_sets_whole_and_polishes_on_one_sobol_set():
+    """The trainer shuffles the order of a Sobol pool's sets, not their points; an L-BFGS set is one Sobol set of
+    the whole size (uniform: the plain mean)."""
+    tr = Trainer(TrainConfig(problem="sine2d", sampler="uniform", steps=20, stages=1,
+                             sampler_options={"sequence": "sobol"}, **TINY))
+    pts, *_ = tr._stage_pool(20)
+    batches = tr._batches(len(pts))
+    starts = {int(next(batches)[0]) for _ in range(20)}
+    assert len(pts) == 20 * 200 and starts == set(range(0, 4000, 200))
+    x, _, _, lw, ww = tr._polish_set(512)
+    q = ((x.numpy() > x.numpy().mean(0)) @ [1, 2])
+    assert x.shape == (512, 2) and lw is None and ww is None
+    assert all(abs((q == i).sum() - 128) <= 6 for i in range(4))
+
+
+def test_rar_d_weak_term_sums_use_its_uniform_rows_only():
+    """RAR-D keeps no density for its added points: the weak term's weights are 1 on the uniform rows of what it
+    just returned and 0 on the added ones, in the Adam pool and in the L-BFGS sets."""
+    prob = get_problem("peak2d")
+    s = build_sampler("rar-d", prob, seed=0, refresh_uniform=True)
+    s.plan(100, 3)
+    first = s.sample(100)
+    s.refresh(lambda x: np.exp(-50 * ((x - 0.5) ** 2).sum(1)), first)
+    pool = s.sample(1000)
+    w = s.weak_weights(pool)
+    assert len(pool) == 13 * 75 and w[:650].min() == 1 and w[650:].max() == 0
+    assert s.weak_weights(pool.copy()) is None  # only for the points it returned
+    assert build_sampler("uniform", prob).weak_weights(pool) is None
+    tr = Trainer(TrainConfig(problem="peak2d", sampler="rar-d", steps=40, stages=2, lbfgs_points=400, weak_weight=1.0,
+                             weak_adam=True, sampler_options={"refresh_uniform": True}, **TINY))
+    tr.run()
+    x, _, _, lw, ww = tr._polish_set(400)
+    n_added = len(tr.sampler.points) - tr.sampler.n_uniform
+    assert lw is None and ww[:200].min() == 1  # the trainer's uniform half
+    assert float(ww[200:].sum()) == 200 - n_added  # the sampler's half: its uniform rows only

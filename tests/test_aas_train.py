@@ -307,8 +307,8 @@ def test_lbfgs_rounds_draw_fresh_sets_half_uniform_half_from_the_sampler():
     tr = Trainer(TrainConfig(problem="peak2d", sampler="rad", steps=20, stages=2, lbfgs_points=800,
                              sampler_options={"weighted": True}, **TINY))
     tr.run()
-    x1, _, _, w1 = tr._polish_set(800)
-    x2, _, _, _ = tr._polish_set(800)
+    x1, _, _, w1, _ = tr._polish_set(800)
+    x2, _, _, _, _ = tr._polish_set(800)
     assert x1.shape == (800, 2) and not np.allclose(x1.numpy(), x2.numpy())
     assert w1 is not None and float(w1.mean()) == pytest.approx(1.0, rel=1e-5)
     # weights U / (0.5 U + 0.5 q_rad): the RAD half is where the residual is large, so its points weigh less

@@ -349,6 +349,8 @@ class Trainer:
         w = self._weights(f)
         lw = getattr(self.sampler, "loss_weights", lambda x: None)(pts)
         lw = None if lw is None else torch.as_tensor(lw, dtype=torch.float32)
+        ww = getattr(self.sampler, "weak_weights", lambda x: None)(pts)
+        self._pool_weak = None if ww is None else torch.as_tensor(ww, dtype=torch.float32)
         return pts, xt, f, w, lw
 
     def _batches(self, n_pool: int):
@@ -356,11 +358,15 @@ class Trainer:
         shuffled passes over the pool."""
         b = min(self.config.points, n_pool)
         every = self.resample_every
+        in_order = getattr(self.sampler, "sets_in_order", False)  # a pool of whole sets (Sobol): shuffle the sets only
         while True:
-            order = self.rng.permutation(n_pool)
-            for i in range(0, n_pool - b + 1, b):
+            if in_order:
+                starts = self.rng.permutation(np.arange(0, n_pool - b + 1, b))
+            else:
+                order, starts = self.rng.permutation(n_pool), range(0, n_pool - b + 1, b)
+            for i in starts:
                 for _ in range(every):
-                    yield order[i:i + b]
+                    yield np.arange(i, i + b) if in_order else order[i:i + b]
 
     def _weak_setup(self):
         """Per-axis mode numbers and 1 / lambda_kl (physical coordinates) of the box's Dirichlet sine modes."""
@@ -414,14 +420,20 @@ class Trainer:
         scale = self.problem.residual_scale / self.u_ref
         return ((rkl * self._weak_inv_lam) ** 2).sum() * scale**2 / vol
 
-    def _loss(self, xb, fb, wb, lwb, phi=None, weak=False):
+    def _loss(self, xb, fb, wb, lwb, wwb=None, phi=None, weak=False):
+        """The PINN loss; wwb: the sampler's weights of the weak term's sums (None: the loss weights lwb)."""
         import torch
 
         c = self.config
         r, u = self._residual_t(xb, fb, True, wb, values=True)
         loss = (r * r).mean() if lwb is None else (lwb * r * r).mean()
         if weak and c.weak_weight > 0:
-            loss = loss + c.weak_weight * self._weak_loss(xb, r, lwb, u)
+            if wwb is not None and float(wwb.sum()) > 0:
+                wwb = wwb / wwb.mean()
+            elif wwb is not None:  # no point of this set may enter the sums
+                wwb, weak = None, False
+            if weak:
+                loss = loss + c.weak_weight * self._weak_loss(xb, r, lwb if wwb is None else wwb, u)
         if c.moment_weight > 0:
             wr = r if lwb is None else lwb * r
             moments = torch.cat([wr.mean().reshape(1), (wr[:, None] * phi).mean(0)])
@@ -487,7 +499,8 @@ class Trainer:
                     idx = next(batches)
                     it = torch.as_tensor(idx)
                     r, loss = self._loss(xt[it], f[it], w[it], None if lw is None else lw[it],
-                                         None if phi is None else phi[it], weak=weak_now)
+                                         phi=None if phi is None else phi[it], weak=weak_now,
+                                         wwb=None if self._pool_weak is None else self._pool_weak[it])
                     loss_r = loss
                     if soft:
                         loss_b = self._boundary_loss()
@@ -543,19 +556,30 @@ class Trainer:
         return result
 
     def _polish_set(self, n: int):
-        """n points for L-BFGS: a share ``lbfgs_uniform`` of fresh uniform points, the rest drawn from the sampler;
-        with their source, residual scale and loss weights U / q (q = the set's mixture density) when the sampler
-        weighs its own loss and knows its density (AAS; RAD with weighted=True), else None (the plain mean)."""
+        """n points for L-BFGS: a share ``lbfgs_uniform`` of fresh uniform points, the rest drawn from the sampler
+        (or the sampler's own whole set when it has ``polish_points``: uniform Sobol); with their source, residual
+        scale, loss weights U / q (q = the set's mixture density) when the sampler weighs its own loss and knows its
+        density (AAS; RAD with weighted=True), else None (the plain mean), and the weak term's weights (the uniform
+        rows, for a sampler with ``weak_weights``: RAR-D), else None."""
         import torch
 
         c = self.config
+        whole = getattr(self.sampler, "polish_points", lambda n: None)(n)
+        if whole is not None:  # a uniform-family sampler's own set (Sobol): uniform throughout, the plain mean
+            xt = torch.as_tensor(self._checked(whole), dtype=torch.float32)
+            f = self._source(xt)
+            return xt, f, self._weights(f), None, None
         n_u = int(round(c.lbfgs_uniform * n))
-        parts, xs = [self.problem.domain.uniform(n_u, self.rng)], None
+        parts, xs, ww = [self.problem.domain.uniform(n_u, self.rng)], None, None
         if n > n_u:
             xs = self._checked(self.sampler.sample(n - n_u))
+            ww_s = getattr(self.sampler, "weak_weights", lambda x: None)(xs)
             if len(xs) != n - n_u:  # a fixed set (RAR-D) of another size
-                xs = xs[self.rng.choice(len(xs), n - n_u, replace=len(xs) < n - n_u)]
+                pick = self.rng.choice(len(xs), n - n_u, replace=len(xs) < n - n_u)
+                xs, ww_s = xs[pick], None if ww_s is None else ww_s[pick]
             parts.append(xs)
+            if ww_s is not None:  # the weak term's sums: the trainer's uniform rows and the sampler's own
+                ww = torch.as_tensor(np.concatenate([np.ones(n_u), ww_s]), dtype=torch.float32)
         x = np.concatenate(parts)
         lw = None
         q_s = self.sampler.density(x) if xs is not None and hasattr(self.sampler, "density") else None
@@ -565,7 +589,7 @@ class Trainer:
             lw = torch.as_tensor(lw / lw.mean(), dtype=torch.float32)
         xt = torch.as_tensor(x, dtype=torch.float32)
         f = self._source(xt)
-        return xt, f, self._weights(f), lw
+        return xt, f, self._weights(f), lw, ww
 
     def _polish(self, step, good_state, good_step) -> int:
         with self._own_stream():
@@ -592,7 +616,7 @@ class Trainer:
             gbd = self.problem.exact(xbd).reshape(-1, 1).detach()
         evals = [0]
         for rd in range(rounds):
-            xb, fb, wb, lwb = self._polish_set(n)
+            xb, fb, wb, lwb, wwb = self._polish_set(n)
             held = self._polish_set(n)
             opt = torch.optim.LBFGS(self.model.parameters(), lr=1.0, max_iter=per_round,
                                     max_eval=per_round + per_round // 4, history_size=50, tolerance_grad=0.0,
@@ -600,7 +624,7 @@ class Trainer:
 
             def closure():
                 opt.zero_grad()
-                _, loss = self._loss(xb, fb, wb, lwb, weak=True)
+                _, loss = self._loss(xb, fb, wb, lwb, wwb, weak=True)
                 if c.boundary == "soft":
                     loss = loss + self.bc_lambda * (((self.model(xbd) - gbd) / self.u_ref) ** 2).mean()
                 if torch.isfinite(loss):
