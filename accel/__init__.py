@@ -8,11 +8,12 @@ from __future__ import annotations
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["hookimpl", "NeuralPC", "FenicsNeuralPC", "accelerate", "get_registry", "__version__"]
+__all__ = ["hookimpl", "NeuralPC", "LearnedSmootherMG", "FenicsNeuralPC", "accelerate", "get_registry", "__version__"]
 
 _LAZY = {
     # -pc_python_type accel.NeuralPC resolves through this table
     "NeuralPC": ("accel.integrations.petsc.pc", "NeuralPC"),
+    "LearnedSmootherMG": ("accel.integrations.petsc.smoothed_mg", "LearnedSmootherMG"),
     "FenicsNeuralPC": ("accel.integrations.fenics.pc", "FenicsNeuralPC"),
     "accelerate": ("accel.integrations.fenics", "accelerate"),
     "get_registry": ("accel.registry", "get_registry"),

@@ -57,3 +57,14 @@ def test_pcmg_with_galerkin_operators_on_the_dmda(driver, run_mpi):
 def test_grid_smaller_than_the_network_takes_is_a_clear_error(driver, run_mpi):
     out = run_mpi(1, [driver, "-n", "3", *NEURAL], env=_env(), timeout=120)
     assert out.returncode != 0 and "the smallest grid extent the model takes" in out.stdout + out.stderr
+
+
+def test_gamg_with_the_learned_finest_smoother_from_options_alone(driver, run_mpi):
+    """accel.LearnedSmootherMG from an unmodified C program: no level index, any KSP (plain CG), 2 ranks."""
+    cg = [driver, "-python", "-n", "33", "-ksp_type", "cg", "-ksp_norm_type", "unpreconditioned"]
+    wrapped = ["-pc_type", "python", "-pc_python_type", "accel.LearnedSmootherMG"]
+    gamg, _ = _run(run_mpi, 2, [*cg, "-pc_type", "gamg"])
+    one, res1 = _run(run_mpi, 2, [*cg, *wrapped])
+    two, res2 = _run(run_mpi, 2, [*cg, *wrapped, "-accel_fine_ksp_max_it", "2"])
+    assert res1 < 1e-8 and res2 < 1e-8
+    assert one <= gamg and two < gamg, (gamg, one, two)
