@@ -168,10 +168,11 @@ def test_chunked_evaluation_gives_the_same_factor(tiny_gnn):
     np.testing.assert_allclose(M, ref, rtol=1e-6, atol=1e-9)
 
 
-def test_jacobi_fallback(tiny_gnn):
+@pytest.mark.parametrize("chunk", [None, 7])
+def test_jacobi_fallback(tiny_gnn, chunk):
     A = _petsc(_poisson(5))
     with pytest.warns(RuntimeWarning, match="falling back to the classical JACOBI"):
-        M = _operator_dense(_gnn(tiny_gnn["nan"], gnn_fallback="jacobi"), A)
+        M = _operator_dense(_gnn(tiny_gnn["nan"], gnn_fallback="jacobi", **({"gnn_chunk": chunk} if chunk else {})), A)
     d = _poisson(5).diagonal()
     A.destroy()
     np.testing.assert_allclose(M, np.diag(1.0 / d), rtol=1e-12)
@@ -398,10 +399,13 @@ def test_refuses_a_model_with_other_input_features(tiny_gnn, tmp_path):
         _gnn(str(path))
 
 
-def test_non_finite_network_output_falls_back_to_fsai(tiny_gnn):
+@pytest.mark.parametrize("chunk", [None, 7])
+def test_non_finite_network_output_falls_back_to_fsai(tiny_gnn, chunk):
+    """The fallback factor is classical FSAI to rounding, also when the network ran in chunks (the FSAI edge
+    feature then comes from the whole block's FSAI, computed once)."""
     A = _petsc(_poisson(6))
     with pytest.warns(RuntimeWarning, match="falling back to the classical FSAI"):
-        M = _operator_dense(_gnn(tiny_gnn["nan"]), A)
+        M = _operator_dense(_gnn(tiny_gnn["nan"], **({"gnn_chunk": chunk} if chunk else {})), A)
     ref = _operator_dense(_fsai(), A)
     A.destroy()
     np.testing.assert_allclose(M, ref, rtol=1e-12)

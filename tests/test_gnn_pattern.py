@@ -217,3 +217,26 @@ def test_a2_factor_is_the_same_on_one_and_two_ranks(tiny_a2, run_mpi, tmp_path):
         for (i, c1, v1), (j, c2, v2) in zip(results[0][name], results[1][name]):
             assert i == j and c1 == c2
             np.testing.assert_allclose(v1, v2, rtol=1e-5, atol=1e-7)
+
+
+def test_a2_chunked_fallback_is_classical_fsai(tmp_path):
+    """tril(A^2) in chunks (its FSAI per chunk, no whole-block pattern): a NaN network falls back to classical FSAI
+    on tril(A^2), the same operator as the fsai component's."""
+    import torch
+
+    from accel.plugins.gnn.export import export
+    from accel.plugins.gnn.network import GatedFactorGNN
+    from accel.plugins.gnn.preconditioner import FSAIPreconditioner, GNNPreconditioner
+    from test_gnn import _operator_dense
+
+    net = GatedFactorGNN(hidden=4, layers=1)
+    with torch.no_grad():
+        net.out_own.bias.fill_(float("nan"))
+    export(net, tmp_path / "nan-a2.onnx", "tests: NaN output", pattern="a2")
+    A = _petsc(_poisson(8))
+    with pytest.warns(RuntimeWarning, match="falling back to the classical FSAI"):
+        M = _operator_dense(GNNPreconditioner(PreconditionerConfig(model=str(tmp_path / "nan-a2.onnx"),
+                                                                   extra={"gnn_chunk": 9})), A)
+    ref = _operator_dense(FSAIPreconditioner(PreconditionerConfig(extra={"gnn_pattern": "a2"})), A)
+    A.destroy()
+    np.testing.assert_allclose(M, ref, rtol=1e-12)

@@ -184,23 +184,45 @@ def diagonal_and_checks(block: Block) -> np.ndarray:
     return diag
 
 
+@dataclass
+class ParentFSAI:
+    """Classical FSAI computed once on a whole block (``pattern``, ``values``: :func:`fsai.fsai_values`), read by
+    the chunks cut from it (``local``: a chunk's rows as the block's local numbers) instead of each chunk solving
+    again the rows it shares with its neighbours' rings."""
+
+    pattern: FactorPattern
+    values: np.ndarray
+    local: np.ndarray | None  # None: the chunk is the whole block (its pattern and values are used as they are)
+
+
 def padded_graph(block: Block, diag: np.ndarray | None = None, pattern: str = "a", near: np.ndarray | None = None,
-                 hops: int = 0) -> PaddedGraph:
+                 hops: int = 0, parent: ParentFSAI | None = None) -> PaddedGraph:
     """Node features from full rows, edges restricted to columns inside the block, neighbour lists padded.
 
     ``pattern`` "a": the edges are A's non-zeros; "a2": those of A^2 (block-local product: exact for rows whose
     neighbours' rows are in the block), with the value a_ij (0 on the fill-in). The FSAI edge feature is computed
     for the rows within ``hops`` hops of the rows ``near`` (local numbers; None: every row), zero elsewhere: a
     network with ``hops`` layers reads no other row's edges for the factor rows ``near``, and FSAI's per-row
-    solves are most of the graph's cost."""
+    solves are most of the graph's cost. With ``parent`` those rows' values are copied from the FSAI of the block
+    this one was cut from (the same numbers: such a row and the rows FSAI reads for it are complete here)."""
     from . import kernels
     from .fsai import fsai_values
 
     diag = diagonal_and_checks(block) if diag is None else diag
     node = kernels.node_features(block.rows, block.indptr, block.indices, block.values, diag)
-    p = factor_pattern(block, diag, pattern)
-    which = np.arange(len(block.rows)) if near is None else within_hops(p, near, hops)
-    fsai = fsai_values(p, which)
+    if parent is not None and parent.local is None:  # the parent's own block (one chunk), ``near`` its rows
+        p, fsai = parent.pattern, parent.values
+    elif parent is None:
+        p = factor_pattern(block, diag, pattern)
+        which = np.arange(len(block.rows)) if near is None else within_hops(p, near, hops)
+        fsai = fsai_values(p, which)
+    else:
+        p = factor_pattern(block, diag, pattern)
+        which = np.arange(len(block.rows)) if near is None else within_hops(p, near, hops)
+        fsai = np.zeros(len(p.cols))
+        bad = kernels.copy_rows(which, parent.local, p.indptr, parent.pattern.indptr, parent.values, fsai)
+        if bad >= 0:  # a bug, not bad input: the chunk lacks part of a row it must hold whole
+            raise RuntimeError(f"chunk row {block.rows[bad]} differs from the block's row (rings too few)")
     neighbours, edge = kernels.pad(p.indptr, p.cols, p.values, fsai, p.width)
     return PaddedGraph(node, edge, neighbours, p, fsai)
 

@@ -253,3 +253,17 @@ def lower_rows_flat(which, indptr, cols, lower, diag, values):  # pragma: no cov
             out[k] = values[e] / np.sqrt(diag[cols[e]])
             k += 1
     return out
+
+
+@njit(cache=True, nogil=True)
+def copy_rows(which, local, indptr, parent_indptr, parent_values, out):  # pragma: no cover
+    """out[row i's entries] = parent_values[row local[i]'s entries] for the rows ``which``; returns the first row
+    whose length differs from its parent row (-1: none)."""
+    for i in which:
+        start, count = indptr[i], indptr[i + 1] - indptr[i]
+        first = parent_indptr[local[i]]
+        if parent_indptr[local[i] + 1] - first != count:
+            return i
+        for k in range(count):
+            out[start + k] = parent_values[first + k]
+    return -1

@@ -10,6 +10,8 @@ symmetric positive definite (the network's diagonal goes through exp, so G is no
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import time
 import warnings
@@ -23,16 +25,19 @@ from accel.errors import AccelError, ModelError, SolverConfigError
 
 from .distributed import agree, check_square, factor_matrix, overlapped_block, set_factor_values
 from .fsai import fsai_values
-from .graph import (OperatorError, check_symmetric, diagonal_and_checks, factor_pattern, padded_graph,
-                    pattern_rings)
+from .graph import (OperatorError, ParentFSAI, check_symmetric, diagonal_and_checks, factor_pattern,
+                    padded_graph, pattern_rings, within_hops)
 
 log = logging.getLogger(__name__)
 
-OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("explicit", "transpose"), "gnn_chunk": (100000,),
+OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("explicit", "transpose"), "gnn_chunk": (200000,),
            "gnn_pattern": ("default", "a", "a2"), "gnn_network_min_rows": (1,)}
 
 
 DEFAULT_PATTERN = "a"  # the pattern of the shipped model used when no model and no gnn_pattern is given
+# rows per network evaluation when gnn_chunk is not given: tril(A^2)'s graph has 3-4x the slots per row and twice
+# the rings, so its chunks are smaller (at 945k 3D unknowns its process passed 8 GB with 200,000-row chunks)
+DEFAULT_CHUNK = {"a": OPTIONS["gnn_chunk"][0], "a2": 100000}
 
 
 def shipped_model(pattern: str = "default") -> Path:
@@ -81,6 +86,9 @@ class _FactorPreconditioner:
     def __init__(self, config: PreconditionerConfig = PreconditionerConfig()):
         self.config = config
         self.options = _read_options(config)
+        from petsc4py import PETSc
+
+        self._chunk_given = "gnn_chunk" in config.extra or PETSc.Options(config.options_prefix).hasName("gnn_chunk")
         self.G = None
         self.Gt = None
         self._work = None
@@ -141,30 +149,44 @@ class _FactorPreconditioner:
     def _slot_values(self, graph) -> np.ndarray:
         raise NotImplementedError
 
-    def _factor_pieces(self, block, diag, owned, times: dict) -> list:
-        """Per chunk of owned rows: (indptr, global columns, factor values, FSAI's values, Jacobi's values)."""
-        pieces = []
+    def _factor_pieces(self, block, diag, owned, times: dict) -> tuple[list, object]:
+        """Per chunk of owned rows (in the order of ``owned``): (indptr, global columns, factor values); and a
+        function giving, only when a fallback needs them, the values of the fallback factor ``fsai`` or ``jacobi``
+        on the same entries (one array for all chunks)."""
         if not self._uses_network():  # FSAI reads one ring: no padded lists, no chunks (its memory is the factor's)
             ta = time.perf_counter()
             p = factor_pattern(block, diag, self.pattern)
-            fsai = p.lower_values(fsai_values(p, owned), owned)
-            pieces.append((*p.lower_rows(owned), fsai, fsai, p.lower_values(p.self_entries(), owned)))
+            scaled = fsai_values(p, owned)
+            piece = (*p.lower_rows(owned), p.lower_values(scaled, owned))
             times["graph"] += time.perf_counter() - ta
-            return pieces
-        for chunk_block, chunk_diag, which in chunks(block, diag, owned, self.rings, self.options["gnn_chunk"]):
+            return [piece], functools.partial(_fallback_values, p, owned, scaled)
+        parent = None
+        if self.pattern == "a":
+            # classical FSAI once for the whole block: the chunks' rings would solve most rows more than once
+            # (20% more rows at 945k 3D unknowns in 200,000-row chunks). Not for "a2": the whole block's A^2
+            # pattern costs as much memory as a chunk's network
             ta = time.perf_counter()
-            graph = padded_graph(chunk_block, chunk_diag, self.pattern, near=which, hops=self.hops - 1)
+            p = factor_pattern(block, diag, self.pattern)
+            parent = ParentFSAI(p, fsai_values(p, within_hops(p, owned, self.hops - 1)), None)
+            times["graph"] += time.perf_counter() - ta
+        pieces, fallback = [], []
+        size = self.options["gnn_chunk"] if self._chunk_given else DEFAULT_CHUNK[self.pattern]
+        for chunk_block, chunk_diag, which, local in chunks(block, diag, owned, self.rings, size):
+            ta = time.perf_counter()
+            graph = padded_graph(chunk_block, chunk_diag, self.pattern, near=which, hops=self.hops - 1,
+                                 parent=None if parent is None else dataclasses.replace(parent, local=local))
             tb = time.perf_counter()
             values = self._slot_values(graph)
             tc = time.perf_counter()
-            indptr, cols, vals = graph.lower_csr(values, which)
-            p = graph.pattern
-            pieces.append((indptr, cols, vals, p.lower_values(graph.fsai, which),
-                           p.lower_values(p.self_entries(), which)))
+            pieces.append(graph.lower_csr(values, which))
+            if parent is None:  # the fallback's values from this chunk's pattern (there is no whole-block one)
+                fallback.append((graph.pattern, which, graph.fsai))
             del graph, values
             times["graph"] += tb - ta + time.perf_counter() - tc
             times["factor"] += tc - tb
-        return pieces
+        if parent is not None:
+            return pieces, functools.partial(_fallback_values, parent.pattern, owned, parent.values)
+        return pieces, lambda kind: np.concatenate([_fallback_values(*args, kind) for args in fallback])
 
     def _build(self, A) -> None:
         comm = A.getComm()
@@ -184,9 +206,9 @@ class _FactorPreconditioner:
             raise error or OperatorError("the matrix was refused on another rank (see its message)")
         t2 = time.perf_counter()
         times = {"graph": 0.0, "factor": 0.0}
-        pieces = []
+        pieces, fallback_values = [], None
         try:
-            pieces = self._factor_pieces(block, diag, owned, times)
+            pieces, fallback_values = self._factor_pieces(block, diag, owned, times)
         except Exception as exc:  # e.g. the network's session failing on this rank: the others must not wait
             error = exc
         if agree(comm, error is not None):
@@ -195,8 +217,9 @@ class _FactorPreconditioner:
         fallback = agree(comm, not all(np.all(np.isfinite(piece[2])) for piece in pieces))
         if fallback:
             self._warn_fallback()
-        indptr, cols, vals = _concatenate(pieces, {"fsai": 3, "jacobi": 4}[self.options["gnn_fallback"]]
-                                          if fallback else 2)
+        indptr, cols, vals = _concatenate(pieces)
+        if fallback:
+            vals = fallback_values(self.options["gnn_fallback"])
         self._assemble(A, indptr, cols, vals)
         t4 = time.perf_counter()
         self.breakdown = {"rows": t1 - t0, "checks": t2 - t1, "graph": times["graph"], "factor": times["factor"],
@@ -248,14 +271,16 @@ class _FactorPreconditioner:
 
 
 def chunks(block, diag, owned, rings: int, size: int):
-    """(sub-block, its diagonal, local numbers of its chunk rows) for chunks of ``size`` owned rows, each with the
-    ``rings`` rings around it, so the network's memory stays bounded and every chunk computes its rows exactly as
-    a whole evaluation would (the same argument that makes the factor independent of the partition)."""
+    """(sub-block, its diagonal, local numbers of its chunk rows in it, its rows as local numbers of ``block``, None
+    when it is ``block`` itself) for
+    chunks of ``size`` owned rows, each with the ``rings`` rings around it, so the network's memory stays bounded
+    and every chunk computes its rows exactly as a whole evaluation would (the same argument that makes the factor
+    independent of the partition)."""
     from . import kernels
     from .graph import Block, _local
 
     if len(owned) <= size:
-        yield block, diag, owned
+        yield block, diag, owned, None
         return
     indptr, cols, _ = _local(block)
     for start in range(0, len(owned), size):
@@ -266,18 +291,26 @@ def chunks(block, diag, owned, rings: int, size: int):
         take = np.repeat(block.indptr[local] - starts, counts) + np.arange(counts.sum())  # the rows' CSR entries
         sub = Block(block.rows[local], np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
                     block.indices[take], block.values[take])
-        yield sub, diag[local], np.searchsorted(local, chunk)
+        yield sub, diag[local], np.searchsorted(local, chunk), local
 
 
-def _concatenate(pieces, which: int):
-    """One CSR (indptr, columns, values) from the chunks' pieces, with the value column ``which``."""
+def _fallback_values(pattern, which, fsai, kind: str) -> np.ndarray:
+    """The fallback factor's values on the factor rows ``which`` of ``pattern`` (order of ``lower_rows``): the
+    classical FSAI factor (``fsai``: its scaled values on the pattern's entries) or Jacobi's."""
+    if kind == "jacobi":
+        return pattern.lower_values(pattern.self_entries(), which)
+    return pattern.lower_values(fsai, which)
+
+
+def _concatenate(pieces):
+    """One CSR (indptr, columns, values) from the chunks' pieces."""
     indptr = [np.zeros(1, np.int64)]
     offset = 0
     for piece in pieces:
         indptr.append(piece[0][1:] + offset)
         offset += piece[0][-1]
     return (np.concatenate(indptr), np.concatenate([p[1] for p in pieces]),
-            np.concatenate([p[which] for p in pieces]))
+            np.concatenate([p[2] for p in pieces]))
 
 
 class FSAIPreconditioner(_FactorPreconditioner):
@@ -305,9 +338,10 @@ class GNNPreconditioner(_FactorPreconditioner):
                               ``transpose``, MatMultTranspose with G, for G's memory once more)
     ``gnn_fallback fsai``     factor used when the network's output has NaN/Inf (``fsai`` or ``jacobi``), with a
                               warning
-    ``gnn_chunk 100000``      rows per network evaluation (each with its rings of neighbours; bounds the memory,
-                              about 0.8 GB per chunk in 3D; the factor does not depend on it; smaller chunks
-                              evaluate more ring rows, larger ones touch more fresh memory on a first set-up)
+    ``gnn_chunk 200000``      rows per network evaluation (each with its rings of neighbours; bounds the memory,
+                              about 1.5 GB per chunk in 3D; the factor does not depend on it; smaller chunks
+                              evaluate more ring rows, larger ones touch more fresh memory on a first set-up);
+                              default 200000 for tril(A), 100000 for tril(A^2)
     ``gnn_network_min_rows 1`` matrices with fewer rows get the classical FSAI factor instead of the network (as a
                               multigrid smoother: the network on the fine levels only, where it pays)
     ``gnn_pattern``           the factor's pattern, ``a`` (tril(A)) or ``a2`` (tril(A^2), the graph with
