@@ -387,7 +387,7 @@ def test_a_matrix_component_runs_with_plain_cg_on_any_mesh(caplog):
     plain.solve()
     problem = make({"ksp_rtol": 1e-10})
     with caplog.at_level(logging.INFO, logger="accel"):
-        accel.accelerate(problem, plugin="fsai")
+        accel.accelerate(problem, plugin="fsai", multigrid=False)
     assert "fsai preconditioner (asked for) on the matrix; KSP type changed from gmres to cg" in caplog.text
     uh = problem.solve()
     ksp = problem.solver
@@ -413,3 +413,32 @@ def test_petsc_options_alone_with_a_matrix_component_on_any_mesh():
     assert np.abs(uh.x.array - u_ref).max() < 1e-8 * np.abs(u_ref).max()
     ref.solver.destroy()
     problem.solver.destroy()
+
+
+def test_a_linear_matrix_component_goes_on_gamgs_finest_level_by_default(caplog):
+    """The one added line with gnn: GAMG with the learned factor on its finest level (accel.LearnedSmootherMG), the
+    classical answer, no more iterations than GAMG; multigrid=True with a grid component is refused."""
+    from accel.integrations.petsc.smoothed_mg import LearnedSmootherMG
+
+    make, _ = _bulged_problem(n=24)
+    ref = make({"ksp_type": "cg", "pc_type": "icc", "ksp_rtol": 1e-12})
+    u_ref = ref.solve().x.array.copy()
+    gamg = make({"ksp_type": "cg", "pc_type": "gamg", "ksp_rtol": 1e-10, "ksp_norm_type": "unpreconditioned"})
+    gamg.solve()
+    problem = make({"ksp_rtol": 1e-10})
+    with caplog.at_level(logging.INFO, logger="accel"):
+        accel.accelerate(problem, plugin="gnn")
+    assert "with GAMG and the gnn preconditioner on its finest level (asked for)" in caplog.text
+    uh = problem.solve()
+    ksp = problem.solver
+    ctx = neural_pc(problem)
+    assert isinstance(ctx, LearnedSmootherMG) and len(ctx.stats()["learned_levels"]) == 1
+    assert ksp.getType() == "cg" and ksp.getConvergedReason() > 0
+    assert ksp.getIterationNumber() <= gamg.solver.getIterationNumber()
+    assert np.abs(uh.x.array - u_ref).max() < 1e-8 * np.abs(u_ref).max()
+    for p in (ref, gamg, problem):
+        p.solver.destroy()
+    grid_problem, _ = poisson_problem(n=16)
+    with pytest.raises(AccelError, match="multigrid=True puts a linear matrix component"):
+        accel.accelerate(grid_problem, plugin="dcdm", multigrid=True)
+    grid_problem.solver.destroy()

@@ -133,3 +133,48 @@ def test_one_and_two_ranks(plate, run_mpi, tmp_path):
         results.append(json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")][0][7:]))
     one, two = results
     assert abs(one["its"] - two["its"]) <= 1 and one["res"] < 1e-8 and two["res"] < 1e-8
+
+
+def test_the_sweep_is_damped_where_lambda_max_of_MA_nears_two():
+    """On a DOLFINx unit-square mesh (explicit zeros in the pattern, unlike the training meshes) the learned factor
+    has lambda_max(M A) = 1.92: the estimate finds it to 2 %, the sweep is damped, and the iterations are GAMG's
+    (undamped: 24 against 14); a scale the user gives is kept."""
+    import numpy as np
+    import scipy.sparse as sp
+    import ufl
+    from dolfinx import fem, mesh
+    from dolfinx.fem.petsc import assemble_matrix
+    from mpi4py import MPI
+    from petsc4py import PETSc
+
+    from accel.integrations.petsc.solvers import Solver, solve
+
+    msh = mesh.create_unit_square(MPI.COMM_SELF, 24, 24)
+    r = msh.geometry.x
+    r[:, :2] = (r[:, :2] - 0.5) * (1 + 0.3 * (r[:, 1:2] - 0.5) ** 2)
+    V = fem.FunctionSpace(msh, ("Lagrange", 1))
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    facets = mesh.locate_entities_boundary(msh, 1, lambda p: np.full(p.shape[1], True))
+    bc = fem.dirichletbc(PETSc.ScalarType(0), fem.locate_dofs_topological(V, 1, facets), V)
+    A = assemble_matrix(fem.form(ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx), bcs=[bc])
+    A.assemble()
+    b = A.createVecLeft()
+    b.set(1.0)
+    solver = Solver(A, WRAPPED)
+    try:
+        damped = solver.run(b)
+        ctx = solver.ksp.getPC().getPythonContext()
+        (level, (lam, scale)), = ctx.scales.items()
+        fine = ctx.mg.getMGSmoother(level).getPC().getPythonContext().component
+        G = sp.csr_matrix(fine.G.getValuesCSR()[::-1], shape=fine.G.getSize())
+        ia, ja, a = A.getValuesCSR()
+        exact = np.linalg.eigvals((G.T @ G @ sp.csr_matrix((a, ja, ia), shape=A.getSize())).toarray()).real.max()
+    finally:
+        solver.destroy()
+    undamped = solve(A, b, {**WRAPPED, "accel_fine_ksp_richardson_scale": 1.0})
+    gamg = solve(A, b, {**CG, "pc_type": "gamg"})
+    A.destroy()
+    b.destroy()
+    assert exact > 1.8 and 0.98 * exact < lam <= exact * 1.001
+    assert scale == pytest.approx(1.7 / lam) and scale < 0.95
+    assert damped.iterations <= gamg.iterations < undamped.iterations

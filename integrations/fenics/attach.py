@@ -251,7 +251,7 @@ def _pick_plugin(space, model, available) -> tuple[str, str, BoxGridTransfer | N
 
 
 def accelerate(target, plugin: str | None = None, *, space=None, transfer=None, ksp_type: str | None = "auto",
-               coarsen="auto", guess=None, guess_inputs=None, component_options=None, **options):
+               coarsen="auto", guess=None, guess_inputs=None, component_options=None, multigrid="auto", **options):
     """Make ``target``'s linear solves use the neural preconditioner; returns ``target``.
 
     target: ``LinearProblem``, ``petsc4py.PETSc.KSP``, ``dolfinx.nls.petsc.NewtonSolver``, ``PETSc.SNES`` or a 0.10
@@ -264,7 +264,11 @@ def accelerate(target, plugin: str | None = None, *, space=None, transfer=None, 
     type you chose; a linear one such as gnn: switch the default to CG, keep any type you chose), a type to set, or
     None (never change it). ``coarsen``: grid levels between the mesh's grid and the network's, built by the PC's
     grid hierarchy ("auto": halvings down to the model's training grid; 0: the network at the mesh's resolution).
-    ``component_options``: the component's own settings (``PreconditionerConfig.extra``). Other keywords are
+    ``component_options``: the component's own settings (``PreconditionerConfig.extra``). ``multigrid``: for a
+    linear matrix component (gnn), True puts it on GAMG's finest level as one Richardson sweep
+    (:class:`~accel.LearnedSmootherMG`, the fastest configuration measured), False applies it alone (one level:
+    its iterations grow with the mesh); "auto" is True unless a ``guess`` is given; grid components ignore "auto"
+    and refuse True. Other keywords are
     NeuralPC options: ``model``, ``problem``, ``providers``, ``threads``, ``fallback``, ``cycle_pre``,
     ``cycle_post``, ``cycle_omega``, ``smoother``. Call it after your own ``setFromOptions`` calls; it does not
     write to the PETSc options database.
@@ -292,7 +296,7 @@ def accelerate(target, plugin: str | None = None, *, space=None, transfer=None, 
             log.info("accel: chose the %s preconditioner: %s", plugin, why)
     try:
         return _attach(ksp, space, what, plugin, why, transfer, chosen_transfer, ksp_type, coarsen, guess,
-                       guess_inputs, component_options, options, target)
+                       guess_inputs, component_options, multigrid, options, target)
     except Exception:
         if chosen_transfer is not None:
             chosen_transfer.destroy()  # idempotent: also safe where _attach freed it already
@@ -300,12 +304,15 @@ def accelerate(target, plugin: str | None = None, *, space=None, transfer=None, 
 
 
 def _attach(ksp, space, what, plugin, why, transfer, chosen_transfer, ksp_type, coarsen, guess, guess_inputs,
-            component_options, options, target):
+            component_options, multigrid, options, target):
     """accelerate() once the plugin is chosen; ``chosen_transfer``: the box transfer built while choosing, if any."""
     pc_opts = _pc_options(plugin, options)
     built = False
     dim = len(transfer.shape) if transfer is not None else (space.mesh.topology.dim if space is not None else None)
     info = _describe_component(plugin, pc_opts, component_options, dim)
+    if _use_multigrid(multigrid, plugin, info, guess):
+        how = _choose_ksp(ksp, ksp_type, linear=True)
+        return _attach_multigrid(ksp, what, plugin, why, how, pc_opts, component_options, target)
     if info.layout == "matrix":
         transfer = None
         how = _choose_ksp(ksp, ksp_type, linear=info.linear)
@@ -341,6 +348,35 @@ def _attach(ksp, space, what, plugin, why, transfer, chosen_transfer, ksp_type, 
                  f"({getattr(transfer, 'cell_type', type(transfer).__name__)})" if transfer is not None
                  else "on the matrix")
         log.info("accel: %s accelerated with the %s preconditioner (%s) %s; %s", what, plugin, why, where, how)
+    return target
+
+
+def _use_multigrid(multigrid, plugin: str, info, guess) -> bool:
+    if multigrid not in ("auto", True, False):
+        raise AccelError(f"multigrid must be 'auto', True or False, got {multigrid!r}")
+    fits = info.layout == "matrix" and info.linear
+    if multigrid is True:
+        if not fits:
+            raise AccelError(f"multigrid=True puts a linear matrix component (such as gnn) on GAMG's finest level; "
+                             f"{plugin} is not one (it runs its own grid levels): drop multigrid=True")
+        if guess is not None:
+            raise AccelError("a guess= needs the one-level preconditioner (it runs before each solve inside it): pass "
+                             "multigrid=False, or drop guess=")
+    return multigrid is True or (multigrid == "auto" and fits and guess is None)
+
+
+def _attach_multigrid(ksp, what, plugin, why, how, pc_opts, component_options, target):
+    from accel.integrations.petsc.smoothed_mg import LearnedSmootherMG
+
+    ctx = LearnedSmootherMG()
+    ctx.fine_options = pc_opts
+    ctx.component_options = dict(component_options or {})
+    pc = ksp.getPC()
+    pc.setType("python")
+    pc.setPythonContext(ctx)
+    if ksp.getComm().getRank() == 0:
+        log.info("accel: %s accelerated with GAMG and the %s preconditioner on its finest level (%s); %s", what,
+                 plugin, why, how)
     return target
 
 

@@ -21,6 +21,38 @@ from .pc import NeuralPC, NeuralPCOptions, _raise_agreed
 log = logging.getLogger(__name__)
 
 MULTIGRID_TYPES = ("gamg", "mg", "ml", "hmg")
+UNDAMPED_UP_TO = 1.8   # lambda_max(M A) up to which the Richardson sweep stays undamped
+TARGET = 1.7           # above it, the sweep is scaled to bring lambda_max here
+ESTIMATE_STEPS = 10    # CG steps of the estimate (Lanczos: lambda_max from below, to about 1 % here)
+
+
+def _lambda_max(smoother) -> float:
+    """lambda_max(M A) of a set-up smoother (A its operator, M its PC), from the Lanczos coefficients of a few CG
+    steps; the right-hand side is a fixed function of the global row index, so the estimate does not depend on the
+    partition."""
+    import numpy as np
+    from petsc4py import PETSc
+
+    A, P = smoother.getOperators()
+    est = PETSc.KSP().create(comm=smoother.getComm())
+    b, x = A.createVecs()
+    try:
+        est.setType("cg")
+        est.setOperators(A, P)
+        est.setPC(smoother.getPC())  # shared, as PETSc's Chebyshev shares it with its estimator
+        est.setComputeEigenvalues(True)
+        est.setNormType(PETSc.KSP.NormType.NONE)
+        est.setTolerances(rtol=0.0, atol=0.0, max_it=ESTIMATE_STEPS)
+        est.setConvergenceTest(lambda *args: PETSc.KSP.ConvergedReason.ITERATING)
+        r0, r1 = b.getOwnershipRange()
+        b.setArray(np.modf(np.arange(r0, r1) * 0.6180339887498949)[0] - 0.5)
+        x.set(0.0)
+        est.solve(b, x)
+        return float(est.computeExtremeSingularValues()[0])
+    finally:
+        est.destroy()
+        b.destroy()
+        x.destroy()
 
 
 @dataclass(frozen=True)
@@ -47,6 +79,9 @@ class LearnedSmootherMG:
                                      (the classical factor in the same slot), ``-accel_fine_accel_model PATH``,
                                      ``-accel_fine_accel_gnn_chunk N`` (the component's own options)
 
+    From Python (``accel.accelerate`` does this): ``fine_options`` (a NeuralPCOptions) and ``component_options``
+    are the learned levels' defaults, set before the first set-up.
+
     Set-up (``setUp`` only dispatches): the inner multigrid is set up on the operator, then every learned level's
     smoother gets its Richardson KSP and NeuralPC. When only the operator's values change, the multigrid redoes its
     own set-up and each NeuralPC updates its component on the new level matrix (a multigrid that rebuilds its levels
@@ -56,7 +91,10 @@ class LearnedSmootherMG:
     def __init__(self):
         self.mg = None              # the inner multigrid PC
         self.settings = None
+        self.fine_options: NeuralPCOptions | None = None  # set from Python: each learned level's NeuralPC defaults
+        self.component_options: dict = {}                 # set from Python: the component's own settings
         self._installed = {}        # level -> the NeuralPC context of its smoother
+        self.scales = {}            # level -> (lambda_max(M A) estimated, Richardson scale set)
         self.setup_time = 0.0
         self.setups = {"initialize": 0, "update": 0}
 
@@ -149,13 +187,36 @@ class LearnedSmootherMG:
             smoother.setTolerances(max_it=1)
             smoother_pc.setType("python")
             context = NeuralPC()
-            context.opts = NeuralPCOptions(plugin="gnn")  # defaults the database may override
+            context.opts = self.fine_options or NeuralPCOptions(plugin="gnn")  # defaults the database may override
+            context.component_options = dict(self.component_options)
             smoother_pc.setPythonContext(context)
             smoother.setFromOptions()
             smoother.setUp()
             learned[level] = context
+        for level in learned:  # the factors are new or updated: so is the spectrum of M A
+            self._damp(level, self.mg.getMGSmoother(level), prefix)
         self._installed = learned
         log.info("learned smoother on level(s) %s of %d", ", ".join(map(str, sorted(self._installed))), levels)
+
+    def _damp(self, level: int, smoother, prefix: str) -> None:
+        """Undamped Richardson smooths only while lambda_max(M A) stays well below 2 (1.65-1.68 on the families the
+        shipped models were trained on); on other matrices the learned factor can come close to 2 (1.92 on a DOLFINx
+        unit-square mesh with explicit zeros: 24 iterations instead of GAMG's 14). So lambda_max is estimated (a few
+        CG steps with M, as PETSc's Chebyshev does) and the sweep damped to ``TARGET / lambda_max`` above
+        ``UNDAMPED_UP_TO``; a scale the user gave (``-accel_fine_ksp_richardson_scale``) is kept as given."""
+        from petsc4py import PETSc
+
+        options = PETSc.Options(prefix)
+        if options.hasName("ksp_richardson_scale"):
+            return
+        lam = _lambda_max(smoother)
+        scale = 1.0 if lam <= UNDAMPED_UP_TO else TARGET / lam
+        self.scales[level] = (lam, scale)
+        options["ksp_richardson_scale"] = scale  # petsc4py 3.18 has no KSPRichardsonSetScale; removed below
+        try:
+            smoother.setFromOptions()
+        finally:
+            options.delValue("ksp_richardson_scale")
 
     def _destroy(self):
         if self.mg is not None:
