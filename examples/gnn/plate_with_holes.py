@@ -1,6 +1,7 @@
 """A DOLFINx Poisson-type problem on an unstructured gmsh mesh (a plate with three holes), solved with plain CG
 and the gnn preconditioner: one added line, ``accel.accelerate(problem)`` (it picks gnn because the mesh is not a
-box), or ``plugin="gnn"``. Compares the iterations with CG + ICC on the same matrix.
+box), or ``plugin="gnn"``: GAMG with the learned factor on its finest level (``--one-level``: CG with the factor
+alone, ``multigrid=False``). Compares the iterations with CG + ICC on the same matrix.
 
     .venv/bin/python examples/gnn/plate_with_holes.py --h 0.01 --contrast 1e4
     mpirun -n 2 .venv/bin/python examples/gnn/plate_with_holes.py --h 0.01
@@ -18,6 +19,7 @@ def main(argv=None) -> int:
     p.add_argument("--h", type=positive_float, default=0.02, help="mesh size")
     p.add_argument("--contrast", type=positive_float, default=1e4, help="coefficient contrast")
     p.add_argument("--degree", type=int, choices=(1, 2), default=1, help="Lagrange degree")
+    p.add_argument("--one-level", action="store_true", help="CG with the learned factor alone (no GAMG)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -46,7 +48,8 @@ def main(argv=None) -> int:
         options = {"ksp_type": "cg", "ksp_rtol": 1e-8, "ksp_norm_type": "unpreconditioned"}
         problem = LinearProblem(a, L, bcs=[bc], petsc_options={**options, **(icc if name == "icc" else {})})
         if name == "gnn":
-            accel.accelerate(problem, plugin="gnn")  # the one added line (plugin=None also picks gnn here)
+            # the one added line (plugin=None also picks gnn here)
+            accel.accelerate(problem, plugin="gnn", multigrid=not args.one_level)
         problem.solve()
         ksp = problem.solver
         if comm.rank == 0:
