@@ -128,6 +128,8 @@ class LearnedSmootherMG:
         learned = ", ".join(str(level) for level in sorted(self._installed)) or "none yet"
         viewer.printfASCII(f"  accel LearnedSmootherMG: inner {s.pc_type}, learned smoother on level(s) {learned}; "
                            f"set-ups: {self.setups['initialize']} initialize, {self.setups['update']} update\n")
+        for level, (lam, scale) in sorted(self.scales.items()):
+            viewer.printfASCII(f"  level {level}: lambda_max(M A) estimated {lam:.3f}, Richardson scale {scale:.3f}\n")
         if self.mg is not None:
             self.mg.view(viewer)
 
