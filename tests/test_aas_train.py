@@ -48,7 +48,7 @@ def test_pinn_is_zero_on_the_boundary():
 
 def test_training_lowers_the_loss_and_writes_logs(tmp_path):
     res = Trainer(TrainConfig(problem="layer2d", sampler="uniform", steps=60, stages=3, out_dir=str(tmp_path),
-                              residual_floor=0.01, **TINY)).run()
+                              residual_floor=0.01, sampler_options={"sequence": "random"}, **TINY)).run()
     losses = [r["loss"] for r in res.history if "loss" in r]
     assert losses[-1] < 0.7 * losses[0]
     assert res.metrics["rel_l2"] < 1.5 and np.isfinite(res.metrics["background_rms"])
@@ -257,7 +257,7 @@ def test_lbfgs_polish_that_overfits_is_undone():
     import torch
 
     base = dict(problem="sine2d", sampler="uniform", steps=200, stages=1, width=32, depth=3, eval_points=2500,
-                lr=3e-3, points=4, resample="stage")
+                lr=3e-3, points=4, resample="stage", sampler_options={"sequence": "random"})
     plain = Trainer(TrainConfig(**base))
     plain_metrics = plain.run().metrics
     tr = Trainer(TrainConfig(lbfgs_steps=300, **base))
