@@ -83,12 +83,13 @@ for _plugin in ("gnn", "fsai"):
 
 
 def run(A, b, name: str, model: str | None = None, rtol: float = 1e-8, max_it: int = 20000,
-        model2: str | None = None) -> SolveResult:
+        model2: str | None = None, native=None) -> SolveResult:
     """One row: set-up and solve timed apart, the true residual checked; ``pc_stats`` gets the gnn component's
     set-up breakdown (rows, graph, factor, network, assemble) for the CG+component rows. ``model2``: the tril(A^2)
-    model of the ``gnn2`` rows."""
+    model of the ``gnn2`` rows. ``native``: the module giving NativeFactor/NativeSmoothers for the native rows
+    (default: this accel's ``accel.plugins.gnn.native``; another revision's for a before/after row)."""
     if name in NATIVE:
-        return _run_native(A, b, name, model, rtol, max_it, model2)
+        return _run_native(A, b, name, model, rtol, max_it, model2, native)
     opts = dict(CONFIGS[name])
     if name == "cg+gnn2":
         model = model2
@@ -115,8 +116,10 @@ def run(A, b, name: str, model: str | None = None, rtol: float = 1e-8, max_it: i
         solver.destroy()
 
 
-def _run_native(A, b, name, model, rtol, max_it, model2) -> SolveResult:
-    from accel.plugins.gnn.native import NativeFactor, NativeSmoothers
+def _run_native(A, b, name, model, rtol, max_it, model2, module=None) -> SolveResult:
+    if module is None:
+        from accel.plugins.gnn import native as module
+    NativeFactor, NativeSmoothers = module.NativeFactor, module.NativeSmoothers
 
     kind, kwargs = NATIVE[name]
     kwargs = dict(kwargs)

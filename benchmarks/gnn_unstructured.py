@@ -55,6 +55,11 @@ def main(argv=None) -> int:
     p.add_argument("--summary", metavar="JSONL", type=existing_file, nargs="+", default=None,
                    help="print the best-configuration table from JSONL records of earlier runs and stop")
     p.add_argument("--best", default=BEST, help=f"the row shown as the best gnn configuration (default {BEST})")
+    p.add_argument("--before", metavar="REV", default=None,
+                   help="also run each PETSc-native gnn/fsai row with the plugin as of git revision REV (its code and "
+                        "shipped models), right before the row itself, in the same process: a before/after pair "
+                        "under the same load (row name ROW@REV)")
+    p.add_argument("--before-last", action="store_true", help="with --before: the REV row right after the row")
     args = p.parse_args(argv)
     if args.summary:
         print(summary(args.summary, args.best))
@@ -73,6 +78,19 @@ def main(argv=None) -> int:
 
     comm = MPI.COMM_WORLD
     run_id = comm.bcast(f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}")
+    before = None
+    if args.before:
+        import importlib
+        import tempfile
+
+        from gnn_common import NATIVE
+        from gnn_setup_cuts import _before
+
+        scratch = tempfile.TemporaryDirectory()
+        _, before_models = _before(args.before, Path(scratch.name))
+        before = (importlib.import_module("gnn_before.native"), before_models.get("a"), before_models.get("a2"))
+        twin = {name: [f"{name}@{args.before}"] if name in NATIVE else [] for name in rows}
+        rows = [r for name in rows for r in ([name] + twin[name] if args.before_last else twin[name] + [name])]
     if args.assemble_only and not args.cache:
         p.error("--assemble-only needs --cache")
     out = Path(args.jsonl)
@@ -81,6 +99,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     warm = diffusion("square", 4, contrast=10.0, comm=comm)
     run(warm.A, warm.b, "cg+gnn", model=args.model)
+    if before:  # the other revision's compiled kernels (numba compiles them into the scratch folder) and model
+        for name in ("cg+gnn-native", "cg+fsai-native"):
+            run(warm.A, warm.b, name, model=args.model or before[1], native=before[0])
     if any("2" in row.split("+")[-1] for row in rows):  # the tril(A^2) kernels and model
         run(warm.A, warm.b, "cg+gnn2", model2=args.model2 or args.model)
     warm.destroy()
@@ -104,7 +125,12 @@ def main(argv=None) -> int:
                 print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
             reference = {}  # the cg+icc and gamg rows of this case, for the ratio columns (rows listed after them)
             for name in rows:
-                r = run(prob.A, prob.b, name, model=args.model, rtol=args.rtol, model2=args.model2 or args.model)
+                if "@" in name:  # the same row with the plugin as of --before (its shipped models unless --model)
+                    module, model_a, model_a2 = before
+                    r = run(prob.A, prob.b, name.split("@")[0], model=args.model or model_a, rtol=args.rtol,
+                            model2=args.model2 or args.model or model_a2, native=module)
+                else:
+                    r = run(prob.A, prob.b, name, model=args.model, rtol=args.rtol, model2=args.model2 or args.model)
                 net = r.pc_stats.get("network")
                 share = f"{net / r.setup_s:.0%}" if net is not None and r.setup_s > 0 else ""
                 over = f"{net / r.solve_s:.2f}" if net is not None and r.solve_s > 0 else ""
