@@ -93,6 +93,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=positive_int, default=1, help="set-ups per component (the fastest is shown)")
     p.add_argument("--solve", action="store_true", help="also solve with CG and print the iterations")
     p.add_argument("--before", metavar="REV", default=None, help="also time the plugin as of git revision REV")
+    p.add_argument("--evaluated", action="store_true",
+                   help="also print how many rows the network evaluates (chunks with their rings), untimed")
     args = p.parse_args(argv)
     names = [c.strip() for c in args.components.split(",") if c.strip()]
     unknown = [c for c in names if c not in COMPONENTS]
@@ -121,6 +123,7 @@ def main(argv=None) -> int:
     print(f"| unknowns | component | code | set-up s | rows | checks | graph | network | assemble | peak memory GB |"
           f"{' CG its |' if args.solve else ''}")
     print(f"|---|---|---|---|---|---|---|---|---|---|{'---|' if args.solve else ''}")
+    evaluated = {}
     try:
         for name in names:
             for label, module, model, model2 in variants:
@@ -134,6 +137,8 @@ def main(argv=None) -> int:
                         best = (seconds, dict(component.breakdown))
                     component.destroy()
                 seconds, parts = best
+                if args.evaluated and module is None and name.startswith("gnn"):
+                    evaluated[name] = _evaluated_rows(A, _component(name, model, model2, args.threads, args.chunk))
                 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
                 cells = [f"{parts.get(k, 0.0):.3f}" for k in ("rows", "checks", "graph")]
                 cells += [f"{parts['factor']:.3f}" if "network" in parts else "", f"{parts['assemble']:.3f}"]
@@ -141,11 +146,26 @@ def main(argv=None) -> int:
                        if args.solve else "")
                 print(f"| {A.getSize()[0]} | {name} | {label} | {seconds:.3f} | {' | '.join(cells)} | {peak:.1f} |"
                       f"{its}", flush=True)
+        for name, text in evaluated.items():
+            print(f"{name}: the network evaluates {text}")
     finally:
         A.destroy()
         if scratch is not None:
             scratch.cleanup()
     return 0
+
+
+def _evaluated_rows(A, component) -> str:
+    """How many rows the network evaluates (its chunks with their rings) over the rows of A, for ``component``'s
+    rings and chunk size (one process): the chunks' share of repeated work."""
+    from accel.plugins.gnn.distributed import overlapped_block
+    from accel.plugins.gnn.graph import diagonal_and_checks
+    from accel.plugins.gnn.preconditioner import DEFAULT_CHUNK, chunks
+
+    size = component.options["gnn_chunk"] if component._chunk_given else DEFAULT_CHUNK[component.pattern]
+    block, owned = overlapped_block(A, component.rings)
+    total = sum(len(sub.rows) for sub, *_ in chunks(block, diagonal_and_checks(block), owned, component.rings, size))
+    return f"{total} rows in {size}-row chunks ({total / len(owned):.2f}x)"
 
 
 def _iterations(A, stem: str, name: str, model, model2) -> int:
