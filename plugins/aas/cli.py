@@ -8,9 +8,10 @@ import sys
 from accel.cliargs import add_force, nonnegative_int, positive_float, positive_int
 
 # the weak term's defaults per sampler on 2D problems with the hard boundary: (weight, first Adam stage as a share of
-# the stages), each the sampler's best on the 2D peak (docs/benchmarks/aas.md, third pass). Others get none: its
-# Monte Carlo sums need uniform or importance-weighted points (rad and rar-d take the plain mean by default).
-WEAK_DEFAULTS = {"uniform": (3.0, 0.0), "aas": (0.1, 0.7)}
+# the stages), each the sampler's best on the 2D peak (docs/benchmarks/aas.md, third and fourth passes; rar-d sums the
+# term over its uniform rows only). Others get none: its Monte Carlo sums need uniform or importance-weighted points
+# (rad takes the plain mean by default).
+WEAK_DEFAULTS = {"uniform": (3.0, 0.0), "aas": (0.1, 0.7), "rar-d": (3.0, 0.0)}
 
 
 def _parse_options(items):
@@ -59,10 +60,11 @@ def add_train_command(train):
                    help="L-BFGS rounds, each on a fresh set (half uniform, half from the sampler)")
     p.add_argument("--weak-weight", default="auto",
                    help="weight of the weak (sine-mode, H^-1) term, a number or 'auto' (on 2D problems with the hard "
-                        "boundary: aas 0.1, uniform 3, else 0: measured in docs/benchmarks/aas.md)")
+                        "boundary: aas 0.1, uniform 3, rar-d 3, else 0: measured in docs/benchmarks/aas.md)")
     p.add_argument("--weak-adam-from", default="auto",
-                   help="first Adam stage with the weak term, a stage number or 'auto' (uniform 0, else 7/10 of "
-                        "--stages: from stage 0 it kept aas from learning the peak); the L-BFGS polish always has it")
+                   help="first Adam stage with the weak term, a stage number or 'auto' (uniform and rar-d 0, else "
+                        "7/10 of --stages: from stage 0 it kept aas from learning the peak); the L-BFGS polish always "
+                        "has it")
     p.add_argument("--no-weak-adam", action="store_true", help="the weak term in the L-BFGS polish only")
     p.add_argument("--width", type=positive_int, default=64)
     p.add_argument("--depth", type=positive_int, default=4)
