@@ -29,23 +29,10 @@ def _load(path: str):
         viewer.destroy()
 
 
-def _finest_level(A) -> int:
-    from petsc4py import PETSc
-
-    ksp = PETSc.KSP().create(comm=A.getComm())
-    try:
-        ksp.setOperators(A)
-        ksp.setType("cg")
-        ksp.getPC().setType("gamg")
-        ksp.setFromOptions()
-        ksp.setUp()
-        return ksp.getPC().getMGLevels() - 1
-    finally:
-        ksp.destroy()
-
-
 def _rows(A) -> dict[str, dict]:
-    L = _finest_level(A)
+    from accel.integrations.petsc.smoothed_mg import finest_gamg_level
+
+    L = finest_gamg_level(A)
     explicit = {f"mg_levels_{L}_ksp_type": "richardson", f"mg_levels_{L}_ksp_max_it": 1,
                 f"mg_levels_{L}_pc_type": "python", f"mg_levels_{L}_pc_python_type": "accel.NeuralPC",
                 f"mg_levels_{L}_accel_plugin": "gnn"}

@@ -21,26 +21,12 @@ def plate():
     p.destroy()
 
 
-def _finest_level(A) -> int:
-    from petsc4py import PETSc
-
-    ksp = PETSc.KSP().create(comm=A.getComm())
-    try:
-        ksp.setOperators(A)
-        ksp.setType("cg")
-        ksp.getPC().setType("gamg")
-        ksp.setFromOptions()  # GAMG takes some of its defaults there: its level count differs without it
-        ksp.setUp()
-        return ksp.getPC().getMGLevels() - 1
-    finally:
-        ksp.destroy()
-
-
 def test_options_only_form_is_the_explicit_finest_level_form(plate):
     """No level index written, the same solve to rounding as -mg_levels_L_... with L found by hand."""
+    from accel.integrations.petsc.smoothed_mg import finest_gamg_level
     from accel.integrations.petsc.solvers import solve
 
-    L = _finest_level(plate.A)
+    L = finest_gamg_level(plate.A)
     explicit = solve(plate.A, plate.b, {**CG, "pc_type": "gamg", f"mg_levels_{L}_ksp_type": "richardson",
                                         f"mg_levels_{L}_ksp_max_it": 1, f"mg_levels_{L}_pc_type": "python",
                                         f"mg_levels_{L}_pc_python_type": "accel.NeuralPC",

@@ -26,6 +26,23 @@ TARGET = 1.7           # above it, the sweep is scaled to bring lambda_max here
 ESTIMATE_STEPS = 10    # CG steps of the estimate (Lanczos: lambda_max from below, to about 1 % here)
 
 
+def finest_gamg_level(A) -> int:
+    """The index of GAMG's finest level on A with the options database's settings (a set-up on a throwaway KSP):
+    the L of ``-mg_levels_L_...`` for those who write the learned level by hand."""
+    from petsc4py import PETSc
+
+    ksp = PETSc.KSP().create(comm=A.getComm())
+    try:
+        ksp.setOperators(A)
+        ksp.setType("cg")
+        ksp.getPC().setType("gamg")
+        ksp.setFromOptions()  # GAMG takes some of its defaults there: its level count differs without it
+        ksp.setUp()
+        return ksp.getPC().getMGLevels() - 1
+    finally:
+        ksp.destroy()
+
+
 def _lambda_max(smoother) -> float:
     """lambda_max(M A) of a set-up smoother (A its operator, M its PC), from the Lanczos coefficients of a few CG
     steps; the right-hand side is a fixed function of the global row index, so the estimate does not depend on the
