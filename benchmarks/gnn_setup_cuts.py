@@ -160,9 +160,9 @@ def _evaluated_rows(A, component) -> str:
     rings and chunk size (one process): the chunks' share of repeated work."""
     from accel.plugins.gnn.distributed import overlapped_block
     from accel.plugins.gnn.graph import diagonal_and_checks
-    from accel.plugins.gnn.preconditioner import DEFAULT_CHUNK, chunks
+    from accel.plugins.gnn.preconditioner import chunks
 
-    size = component.options["gnn_chunk"] if component._chunk_given else DEFAULT_CHUNK[component.pattern]
+    size = component.options["gnn_chunk"]
     block, owned = overlapped_block(A, component.rings)
     total = sum(len(sub.rows) for sub, *_ in chunks(block, diagonal_and_checks(block), owned, component.rings, size))
     return f"{total} rows in {size}-row chunks ({total / len(owned):.2f}x)"

@@ -30,14 +30,11 @@ from .graph import (OperatorError, ParentFSAI, check_symmetric, diagonal_and_che
 
 log = logging.getLogger(__name__)
 
-OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("explicit", "transpose"), "gnn_chunk": (200000,),
+OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("explicit", "transpose"), "gnn_chunk": (100000,),
            "gnn_pattern": ("default", "a", "a2"), "gnn_network_min_rows": (1,)}
 
 
 DEFAULT_PATTERN = "a"  # the pattern of the shipped model used when no model and no gnn_pattern is given
-# rows per network evaluation when gnn_chunk is not given: tril(A^2)'s graph has 3-4x the slots per row and twice
-# the rings, so its chunks are smaller (at 945k 3D unknowns its process passed 8 GB with 200,000-row chunks)
-DEFAULT_CHUNK = {"a": OPTIONS["gnn_chunk"][0], "a2": 100000}
 
 
 def shipped_model(pattern: str = "default") -> Path:
@@ -86,9 +83,6 @@ class _FactorPreconditioner:
     def __init__(self, config: PreconditionerConfig = PreconditionerConfig()):
         self.config = config
         self.options = _read_options(config)
-        from petsc4py import PETSc
-
-        self._chunk_given = "gnn_chunk" in config.extra or PETSc.Options(config.options_prefix).hasName("gnn_chunk")
         self.G = None
         self.Gt = None
         self._work = None
@@ -163,15 +157,14 @@ class _FactorPreconditioner:
         parent = None
         if self.pattern == "a":
             # classical FSAI once for the whole block: the chunks' rings would solve most rows more than once
-            # (20% more rows at 945k 3D unknowns in 200,000-row chunks). Not for "a2": the whole block's A^2
+            # (41% more rows at 945k 3D unknowns in 100,000-row chunks). Not for "a2": the whole block's A^2
             # pattern costs as much memory as a chunk's network
             ta = time.perf_counter()
             p = factor_pattern(block, diag, self.pattern)
             parent = ParentFSAI(p, fsai_values(p, within_hops(p, owned, self.hops - 1)), None)
             times["graph"] += time.perf_counter() - ta
         pieces, fallback = [], []
-        size = self.options["gnn_chunk"] if self._chunk_given else DEFAULT_CHUNK[self.pattern]
-        for chunk_block, chunk_diag, which, local in chunks(block, diag, owned, self.rings, size):
+        for chunk_block, chunk_diag, which, local in chunks(block, diag, owned, self.rings, self.options["gnn_chunk"]):
             ta = time.perf_counter()
             graph = padded_graph(chunk_block, chunk_diag, self.pattern, near=which, hops=self.hops - 1,
                                  parent=None if parent is None else dataclasses.replace(parent, local=local))
@@ -338,10 +331,9 @@ class GNNPreconditioner(_FactorPreconditioner):
                               ``transpose``, MatMultTranspose with G, for G's memory once more)
     ``gnn_fallback fsai``     factor used when the network's output has NaN/Inf (``fsai`` or ``jacobi``), with a
                               warning
-    ``gnn_chunk 200000``      rows per network evaluation (each with its rings of neighbours; bounds the memory,
-                              about 1.5 GB per chunk in 3D; the factor does not depend on it; smaller chunks
-                              evaluate more ring rows, larger ones touch more fresh memory on a first set-up);
-                              default 200000 for tril(A), 100000 for tril(A^2)
+    ``gnn_chunk 100000``      rows per network evaluation (each with its rings of neighbours; bounds the memory,
+                              about 0.8 GB per chunk in 3D; the factor does not depend on it; smaller chunks
+                              evaluate more ring rows, larger ones touch more fresh memory on a first set-up)
     ``gnn_network_min_rows 1`` matrices with fewer rows get the classical FSAI factor instead of the network (as a
                               multigrid smoother: the network on the fine levels only, where it pays)
     ``gnn_pattern``           the factor's pattern, ``a`` (tril(A)) or ``a2`` (tril(A^2), the graph with
