@@ -212,17 +212,16 @@ def padded_graph(block: Block, diag: np.ndarray | None = None, pattern: str = "a
     node = kernels.node_features(block.rows, block.indptr, block.indices, block.values, diag)
     if parent is not None and parent.local is None:  # the parent's own block (one chunk), ``near`` its rows
         p, fsai = parent.pattern, parent.values
-    elif parent is None:
-        p = factor_pattern(block, diag, pattern)
-        which = np.arange(len(block.rows)) if near is None else within_hops(p, near, hops)
-        fsai = fsai_values(p, which)
     else:
         p = factor_pattern(block, diag, pattern)
         which = np.arange(len(block.rows)) if near is None else within_hops(p, near, hops)
-        fsai = np.zeros(len(p.cols))
-        bad = kernels.copy_rows(which, parent.local, p.indptr, parent.pattern.indptr, parent.values, fsai)
-        if bad >= 0:  # a bug, not bad input: the chunk lacks part of a row it must hold whole
-            raise RuntimeError(f"chunk row {block.rows[bad]} differs from the block's row (rings too few)")
+        if parent is None:
+            fsai = fsai_values(p, which)
+        else:
+            fsai = np.zeros(len(p.cols))
+            bad = kernels.copy_rows(which, parent.local, p.indptr, parent.pattern.indptr, parent.values, fsai)
+            if bad >= 0:  # a bug, not bad input: the chunk lacks part of a row it must hold whole
+                raise RuntimeError(f"chunk row {block.rows[bad]} differs from the block's row (rings too few)")
     neighbours, edge = kernels.pad(p.indptr, p.cols, p.values, fsai, p.width)
     return PaddedGraph(node, edge, neighbours, p, fsai)
 
