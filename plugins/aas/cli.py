@@ -11,7 +11,7 @@ from accel.cliargs import add_force, nonnegative_int, positive_float, positive_i
 # the stages), each the sampler's best on the 2D peak (docs/benchmarks/aas.md, third and fourth passes; rar-d sums the
 # term over its uniform rows only). Others get none: its Monte Carlo sums need uniform or importance-weighted points
 # (rad takes the plain mean by default).
-WEAK_DEFAULTS = {"uniform": (3.0, 0.0), "aas": (0.1, 0.7), "rar-d": (3.0, 0.0)}
+WEAK_DEFAULTS = {"uniform": (3.0, 0.0), "aas": (0.1, 0.7), "rar-d": (3.0, 0.7)}
 
 
 def _parse_options(items):
@@ -62,8 +62,8 @@ def add_train_command(train):
                    help="weight of the weak (sine-mode, H^-1) term, a number or 'auto' (on 2D problems with the hard "
                         "boundary: aas 0.1, uniform 3, rar-d 3, else 0: measured in docs/benchmarks/aas.md)")
     p.add_argument("--weak-adam-from", default="auto",
-                   help="first Adam stage with the weak term, a stage number or 'auto' (uniform and rar-d 0, else "
-                        "7/10 of --stages: from stage 0 it kept aas from learning the peak); the L-BFGS polish always "
+                   help="first Adam stage with the weak term, a stage number or 'auto' (uniform 0, else 7/10 of "
+                        "--stages: from stage 0 it kept aas from learning the peak); the L-BFGS polish always "
                         "has it")
     p.add_argument("--no-weak-adam", action="store_true", help="the weak term in the L-BFGS polish only")
     p.add_argument("--width", type=positive_int, default=64)
