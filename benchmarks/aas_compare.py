@@ -40,7 +40,8 @@ def run(args) -> int:
                  lbfgs_points=args.lbfgs_points, lbfgs_rounds=args.lbfgs_rounds, lbfgs_uniform=args.lbfgs_uniform,
                  weak_weight=args.weak_weight, weak_modes=args.weak_modes, weak_adam=args.weak_adam,
                  weak_form=args.weak_form, weak_adam_from=args.weak_adam_from,
-                 width=args.width, depth=args.depth, clip_grad=args.clip_grad, loss_norm=args.loss_norm)
+                 width=args.width, depth=args.depth, fourier=args.fourier, sigma=args.sigma,
+                 clip_grad=args.clip_grad, loss_norm=args.loss_norm)
     for points in [int(p) for p in args.points.split(",")]:
         for seed in [int(s) for s in args.seeds.split(",")]:
             for sampler in args.samplers.split(","):
@@ -156,6 +157,8 @@ def main(argv=None) -> int:
                    help="divide the Adam loss by its running mean with this decay per step (0: off)")
     p.add_argument("--moment-weight", type=float, default=0.0, help="residual-moment penalty (TrainConfig)")
     p.add_argument("--width", type=int, default=64)
+    p.add_argument("--fourier", type=int, default=0, help="random Fourier input features of the model (0: none)")
+    p.add_argument("--sigma", type=float, default=10.0, help="their frequency scale")
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--eval-points", type=int, default=40000)
     p.add_argument("--sampler-options", default="", help='JSON: {"aas": {"uniform_fraction": 0.5}}')
