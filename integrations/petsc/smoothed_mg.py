@@ -82,8 +82,9 @@ class LearnedSmootherMGOptions:
 
 class LearnedSmootherMG:
     """A multigrid PC (GAMG by default) whose finest level(s) are smoothed by a linear matrix component (``gnn`` by
-    default: M = G^T G from the graph network) in undamped Richardson sweeps; the coarser levels keep the multigrid's
-    own smoother. Symmetric (the same sweeps before and after the coarse correction), so plain CG works.
+    default: M = G^T G from the graph network) in Richardson sweeps, undamped unless lambda_max(M A) is near 2 (see
+    ``_damp``); the coarser levels keep the multigrid's own smoother. Symmetric (the same sweeps before and after the
+    coarse correction), so plain CG works.
 
     Options, under the PC's prefix P:
 
@@ -241,5 +242,5 @@ class LearnedSmootherMG:
         if self.mg is not None:
             self.mg.destroy()
             self.mg = None
-        self._installed = {}
+        self._installed, self.scales = {}, {}
 
