@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from accel.integrations.petsc.pc import NeuralPC
 from accel.integrations.petsc.solvers import SolveResult, Solver
 
 UNPREC = {"ksp_type": "cg", "ksp_norm_type": "unpreconditioned"}
@@ -40,6 +41,11 @@ CONFIGS = {
     "gamg-cheb1": {**UNPREC, "pc_type": "gamg", "mg_levels_ksp_max_it": 1},
     "gamg+sor": {**UNPREC, "pc_type": "gamg", "mg_levels_pc_type": "sor"},
     "gamg+icc": {**UNPREC, "pc_type": "gamg", "mg_levels_pc_type": "icc"},
+    # the recommended configuration as a user sets it: GAMG with the learned factor on its finest level
+    # (one Richardson sweep, the factor applied through the Python PC), from the options alone
+    "learned-mg": {**UNPREC, "pc_type": "python", "pc_python_type": "accel.LearnedSmootherMG"},
+    "learned-mg+fsai": {**UNPREC, "pc_type": "python", "pc_python_type": "accel.LearnedSmootherMG",
+                        "accel_fine_accel_plugin": "fsai"},
     "boomeramg": {**UNPREC, "pc_type": "hypre", "pc_hypre_type": "boomeramg"},
     # the usual BoomerAMG settings for 3D problems (its defaults are tuned for 2D)
     "boomeramg-3d": {**UNPREC, "pc_type": "hypre", "pc_hypre_type": "boomeramg",
@@ -102,13 +108,15 @@ def run(A, b, name: str, model: str | None = None, rtol: float = 1e-8, max_it: i
                 opts[key.replace("pc_type", "sub_pc_type")] = "icc"
     if model and "accel_plugin" in opts:
         opts["accel_model"] = model
+    if model and name == "learned-mg":
+        opts["accel_fine_accel_model"] = model
     if model and "mg_levels_accel_plugin" in opts and opts["mg_levels_accel_plugin"] == "gnn":
         opts["mg_levels_accel_model"] = model
     solver = Solver(A, opts, rtol=rtol, max_it=max_it, name=name)
     try:
         result = solver.run(b)
         pc = solver.ksp.getPC()
-        if pc.getType() == "python":
+        if pc.getType() == "python" and isinstance(pc.getPythonContext(), NeuralPC):
             component = pc.getPythonContext().component
             result.pc_stats = dict(getattr(component, "breakdown", {}))
         return result

@@ -32,6 +32,7 @@ BEST = "gamg+gnn-native-fine-rich"
 DEFAULT_ROWS = [r for r in ROWS if r not in ("cg+fsai", "cg+gnn", "cg+fsai2", "cg+gnn2", "gamg+fsai", "gamg+jacobi")]
 # cheaper uses of the factor on GAMG's finest level (Richardson, one Chebyshev step, pre-smoothing only), each with
 # its classical FSAI twin, and GAMG's default smoother with one step per level; not in the default rows
+ROWS += ["learned-mg", "learned-mg+fsai"]  # the same as BEST and its twin, through accel.LearnedSmootherMG's options
 ROWS += ["gamg-cheb1"] + [f"gamg+{plugin}-native-fine-{variant}" for variant in ("rich", "rich2", "cheb1", "rich-pre")
                           for plugin in ("gnn", "fsai")]
 
