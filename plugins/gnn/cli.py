@@ -6,7 +6,7 @@ import glob
 import shlex
 from pathlib import Path
 
-from accel.cliargs import add_force, positive_float, positive_int
+from accel.cliargs import add_force, nonnegative_int, positive_float, positive_int
 
 
 class MatrixGlob(list):
@@ -62,6 +62,9 @@ def add_train_command(train):
     p.add_argument("--lr", type=positive_float, default=d.lr)
     p.add_argument("--loss", choices=LOSSES, default=d.loss, help="see 'accel.plugins.gnn.train'")
     p.add_argument("--probes", type=positive_int, default=d.probes, help="probe vectors per step")
+    p.add_argument("--cycles", type=nonnegative_int, default=d.cycles,
+                   help="twogrid loss: two-grid cycles applied to the probes first (no gradient), so the loss sees "
+                        "the slowest modes (0: the probes as drawn)")
     p.add_argument("--smoothing", type=int, default=d.smoothing, help="Jacobi sweeps making the smooth probes")
     p.add_argument("--problem", default="spd-scalar",
                    help="problem kind stored in the model (a PC asked for another kind refuses it)")
@@ -79,6 +82,8 @@ def recipe_command(args, patterns) -> str:
     flags = {"network": args.network, "hidden": args.hidden, "layers": args.layers, "steps": args.steps, "lr": args.lr,
              "loss": args.loss, "probes": args.probes, "smoothing": args.smoothing, "problem": args.problem,
              "seed": args.seed, "threads": args.threads, "pattern": args.pattern}
+    if args.loss == "twogrid":
+        flags["cycles"] = args.cycles
     if args.network == "gated":
         flags.update(width=args.width, rank=args.rank)
     parts = ["accel train gnn"] + [f"--matrices {shlex.quote(p)}" for p in patterns]
@@ -123,7 +128,8 @@ def run_train(args) -> int:
     matrices = [_checked(f, read_petsc_matrix(f)) for f in files]
     cfg = TrainConfig(hidden=args.hidden, layers=args.layers, steps=args.steps, lr=args.lr, loss=args.loss,
                       probes=args.probes, smoothing=args.smoothing, seed=args.seed, threads=args.threads,
-                      pattern=args.pattern, network=args.network, width=args.width, rank=args.rank)
+                      pattern=args.pattern, network=args.network, width=args.width, rank=args.rank,
+                      cycles=args.cycles)
     net, history = train(matrices, cfg, log_path=log_path, progress=not args.no_progress)
     recipe = recipe_command(args, [group.pattern for group in args.matrices])
     smallest = min(matrices, key=lambda A: A.shape[0])

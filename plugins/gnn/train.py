@@ -7,7 +7,10 @@ scaled factor L, M = L^T L):
 * ``inverse``: ||M S w - w||^2 / ||w||^2, the stochastic Frobenius norm of I - M S;
 * ``split``:   ||L S L^T w - w||^2 / ||w||^2, FSAI's own target (L S L^T close to I);
 * ``energy``:  the S-norm of the error after one preconditioned step with the best step length (CG's own first
-  step from the error w: d = M S w, e = w - alpha d), relative to w's; scale-free like CG itself.
+  step from the error w: d = M S w, e = w - alpha d), relative to w's; scale-free like CG itself;
+* ``twogrid``: the S-norm of the error after a two-grid cycle with M as the smoother (one Richardson sweep before
+  and after an exact coarse correction on the interpolation of PETSc GAMG's finest level, its defaults), relative
+  to w's: the factor trained for its job in ``accel.LearnedSmootherMG``, damping what the coarse space cannot.
 
 Probes are half white noise and half smoothed noise (a few damped Jacobi sweeps on S), so the smooth modes that a
 one-level operator handles worst are seen as often as rough ones.
@@ -26,7 +29,7 @@ from .graph import Block, padded_graph
 
 log = logging.getLogger(__name__)
 
-LOSSES = ("inverse", "split", "energy")
+LOSSES = ("inverse", "split", "energy", "twogrid")
 
 
 @dataclass
@@ -44,6 +47,7 @@ class TrainConfig:
     network: str = "gated"  # the architecture (network.NETWORKS)
     width: int = 8  # gated: channels per message
     rank: int = 4  # gated: bilinear terms of the output
+    cycles: int = 0  # twogrid: cycles applied to the probes before the loss (0: the probes as drawn)
 
 
 def as_scipy(A):
@@ -60,10 +64,75 @@ def as_scipy(A):
     raise TypeError(f"cannot train on a {type(A).__name__}: pass scipy sparse matrices or petsc4py Mats")
 
 
-class _Sample:
-    """One training matrix as torch tensors: the network's inputs and the scaled matrix."""
+def gamg_interpolation(A):
+    """The interpolation P (scipy CSR) from PETSc GAMG's first coarse level to its finest, on the scipy matrix A:
+    GAMG with its defaults on one process, set up as ``accel.LearnedSmootherMG`` sets up its inner multigrid."""
+    import scipy.sparse as sp
+    from petsc4py import PETSc
 
-    def __init__(self, A, pattern: str = "a"):
+    A = sp.csr_matrix(A)
+    mat = PETSc.Mat().createAIJ(A.shape, csr=(A.indptr.astype(PETSc.IntType), A.indices.astype(PETSc.IntType),
+                                              A.data.astype(PETSc.ScalarType)), comm=PETSc.COMM_SELF)
+    pc = PETSc.PC().create(comm=PETSc.COMM_SELF)
+    try:
+        pc.setOptionsPrefix("accel_train_gamg_")  # GAMG's defaults, whatever the global options database holds
+        pc.setOperators(mat)
+        pc.setType("gamg")
+        pc.setFromOptions()
+        pc.setUp()
+        levels = pc.getMGLevels()
+        if levels < 2:
+            from accel.errors import AccelError
+
+            raise AccelError(f"GAMG made one level on a {A.shape[0]}-row training matrix (too small, or rows without "
+                             "couplings): no coarse space for the two-grid loss; train on larger matrices or use "
+                             "another --loss")
+        P = pc.getMGInterpolation(levels - 1)
+        try:
+            indptr, indices, values = P.getValuesCSR()
+            return sp.csr_matrix((values, indices, indptr), shape=P.getSize())
+        finally:
+            P.destroy()
+    finally:
+        pc.destroy()
+        mat.destroy()
+
+
+class _Coarse:
+    """The coarse space of the two-grid loss in the scaled variables: P_s = D^1/2 P (float64, sparse) and the
+    Cholesky factor of S's Galerkin matrix P_s^T S P_s = P^T A P (dense: a few hundred rows for training matrices)."""
+
+    def __init__(self, A, diagonal):
+        import torch
+
+        P = gamg_interpolation(A)
+        Ps = P.multiply(np.sqrt(diagonal)[:, None]).tocsr()
+        coarse = (P.T @ A @ P).toarray()
+        self.factor = torch.linalg.cholesky(torch.from_numpy(0.5 * (coarse + coarse.T)))
+        self.P = _torch_sparse(Ps, torch.float64)
+        self.Pt = _torch_sparse(Ps.T.tocsr(), torch.float64)
+
+    def correct(self, S, e):
+        """e - P_s (P_s^T S P_s)^-1 P_s^T S e: the exact coarse correction of the error e."""
+        import torch
+
+        c = torch.cholesky_solve(self.Pt @ (S @ e).double(), self.factor)
+        return e - (self.P @ c).to(e.dtype)
+
+
+def _torch_sparse(M, dtype):
+    import torch
+
+    M = M.tocoo()
+    idx = torch.from_numpy(np.vstack([M.row, M.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(idx, torch.from_numpy(M.data).to(dtype), M.shape, check_invariants=False).coalesce()
+
+
+class _Sample:
+    """One training matrix as torch tensors: the network's inputs, the scaled matrix and (for the two-grid loss)
+    its coarse space."""
+
+    def __init__(self, A, pattern: str = "a", coarse: bool = False):
         import torch
 
         S = as_scipy(A)
@@ -72,10 +141,8 @@ class _Sample:
         self.inputs = tuple(torch.from_numpy(a) for a in (g.node, g.edge, g.neighbours))
         self.neighbours = self.inputs[2]
         d = np.sqrt(g.diagonal)
-        scaled = (S.multiply(1.0 / d[:, None]).multiply(1.0 / d[None, :])).tocoo()
-        idx = torch.from_numpy(np.vstack([scaled.row, scaled.col]).astype(np.int64))
-        self.S = torch.sparse_coo_tensor(idx, torch.from_numpy(scaled.data.astype(np.float32)), (self.n, self.n),
-                                         check_invariants=False).coalesce()
+        self.S = _torch_sparse(S.multiply(1.0 / d[:, None]).multiply(1.0 / d[None, :]), torch.float32)
+        self.coarse = _Coarse(S, g.diagonal) if coarse else None
 
 
 def factor_mul(L, neighbours, x):
@@ -103,7 +170,7 @@ def probes(sample: _Sample, count: int, smoothing: int, generator):
     return w / w.norm(dim=0, keepdim=True)
 
 
-def loss_value(kind: str, L, sample: _Sample, w):
+def loss_value(kind: str, L, sample: _Sample, w, cycles: int = 0):
     nb = sample.neighbours
     if kind == "inverse":
         z = factor_mul_t(L, nb, factor_mul(L, nb, sample.S @ w))
@@ -118,6 +185,22 @@ def loss_value(kind: str, L, sample: _Sample, w):
         alpha = (d * Sw).sum(dim=0) / (d * Sd).sum(dim=0)
         e = w - alpha * d
         return ((e * (sample.S @ e)).sum(dim=0) / (w * Sw).sum(dim=0)).mean()
+    if kind == "twogrid":
+        def sweep(e):  # one Richardson sweep x += M (b - S x) on the error: e - M S e
+            return e - factor_mul_t(L, nb, factor_mul(L, nb, sample.S @ e))
+
+        def cycle(e):
+            return sweep(sample.coarse.correct(sample.S, sweep(e)))
+
+        if cycles:  # the probes after a few cycles (no gradient): the slowest modes, which CG's rate depends on
+            import torch
+
+            with torch.no_grad():
+                for _ in range(cycles):
+                    w = cycle(w)
+                    w = w / w.norm(dim=0, keepdim=True)
+        e = cycle(w)
+        return ((e * (sample.S @ e)).sum(dim=0) / (w * (sample.S @ w)).sum(dim=0)).mean()
     raise ValueError(f"unknown loss {kind!r}; valid: {', '.join(LOSSES)}")
 
 
@@ -137,7 +220,7 @@ def _train(matrices, config: TrainConfig, log_path, progress):
 
     from .network import build_network
 
-    samples = [_Sample(A, config.pattern) for A in matrices]
+    samples = [_Sample(A, config.pattern, coarse=config.loss == "twogrid") for A in matrices]
     if not samples:
         raise ValueError("no training matrices given")
     net = build_network(config.network, config.hidden, config.layers, config.width, config.rank)
@@ -156,7 +239,7 @@ def _train(matrices, config: TrainConfig, log_path, progress):
             sample = samples[order.integers(len(samples))]
             w = probes(sample, config.probes, config.smoothing, gen)
             L = net(*sample.inputs)
-            loss = loss_value(config.loss, L, sample, w)
+            loss = loss_value(config.loss, L, sample, w, config.cycles)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
