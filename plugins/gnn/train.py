@@ -11,6 +11,7 @@ scaled factor L, M = L^T L):
 * ``twogrid``: the S-norm of the error after a two-grid cycle with M as the smoother (one Richardson sweep before
   and after an exact coarse correction on the interpolation of PETSc GAMG's finest level, its defaults), relative
   to w's: the factor trained for its job in ``accel.LearnedSmootherMG``, damping what the coarse space cannot.
+  With ``cycles`` the probes first go through that many cycles (no gradient), so the loss sees the slowest modes.
 
 Probes are half white noise and half smoothed noise (a few damped Jacobi sweeps on S), so the smooth modes that a
 one-level operator handles worst are seen as often as rough ones.
