@@ -273,6 +273,18 @@ def test_shipped_model_beats_classical_fsai():
     assert gnn.iterations < fsai.iterations
 
 
+@pytest.mark.parametrize("pattern, name", [("default", "gnn-diffusion.onnx"), ("a", "gnn-diffusion.onnx"),
+                                           ("a2", "gnn-diffusion-a2.onnx")])
+def test_shipped_model_per_pattern_is_chosen_by_name(pattern, name):
+    """Another shipped model of the same pattern (one sorting first) never becomes the default by accident."""
+    from accel import modelmeta
+    from accel.plugins.gnn.preconditioner import shipped_model
+
+    chosen = shipped_model(pattern)
+    assert chosen.name == name
+    assert modelmeta.read(chosen).settings["pattern"] == ("a" if pattern == "default" else pattern)
+
+
 MPI_SCRIPT = r"""
 import sys, json
 import numpy as np

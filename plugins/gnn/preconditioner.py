@@ -35,6 +35,9 @@ OPTIONS = {"gnn_fallback": ("fsai", "jacobi"), "gnn_apply": ("explicit", "transp
 
 
 DEFAULT_PATTERN = "a"  # the pattern of the shipped model used when no model and no gnn_pattern is given
+# the shipped model per factor pattern, by file name: another model of the same pattern shipped beside it (e.g. one
+# trained for another role) must never become the default by sorting first
+SHIPPED = {"a": "gnn-diffusion.onnx", "a2": "gnn-diffusion-a2.onnx"}
 
 
 def shipped_model(pattern: str = "default") -> Path:
@@ -43,11 +46,11 @@ def shipped_model(pattern: str = "default") -> Path:
 
     wanted = DEFAULT_PATTERN if pattern == "default" else pattern
     files = get_registry().model_files("gnn")
-    for f in files:
-        if modelmeta.read(f).settings.get("pattern", "a") == wanted:
-            return f
-    raise ModelError(f"no shipped gnn model for the pattern {wanted!r} (shipped: {', '.join(map(str, files))}); "
-                     "train one with 'accel train gnn --matrices ... --pattern' and pass -accel_model PATH")
+    chosen = next((f for f in files if f.name == SHIPPED.get(wanted)), None)
+    if chosen is None or modelmeta.read(chosen).settings.get("pattern", "a") != wanted:
+        raise ModelError(f"no shipped gnn model for the pattern {wanted!r} (shipped: {', '.join(map(str, files))}); "
+                         "train one with 'accel train gnn --matrices ... --pattern' and pass -accel_model PATH")
+    return chosen
 
 
 def _read_options(config: PreconditionerConfig) -> dict[str, object]:
