@@ -76,13 +76,15 @@ def _row(A, key: str, models: dict[str, str]) -> tuple[str, dict]:
 
 def _run(A, b, options):
     """The row's result and, for a LearnedSmootherMG row, (lambda_max(M A), Richardson scale) on its finest level."""
+    from accel.integrations.petsc.smoothed_mg import LearnedSmootherMG
     from accel.integrations.petsc.solvers import Solver
 
     solver = Solver(A, options)
     try:
         result = solver.run(b)
         pc = solver.ksp.getPC()
-        scales = getattr(pc.getPythonContext(), "scales", {}) if pc.getType() == "python" else {}
+        context = pc.getPythonContext() if pc.getType() == "python" else None
+        scales = context.scales if isinstance(context, LearnedSmootherMG) else {}
         return result, (scales[max(scales)] if scales else None)
     finally:
         solver.destroy()
